@@ -1,0 +1,1 @@
+"""The engine: no tornado, no Jupyter imports (design §3)."""

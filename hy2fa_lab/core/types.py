@@ -1,0 +1,78 @@
+"""Value types shared by every part of the engine (no I/O here)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class State(str, enum.Enum):
+    """Life cycle of one ControlMaster session (design §4)."""
+
+    IDLE = "idle"
+    STARTING = "starting"
+    PROMPTING = "prompting"
+    VERIFYING = "verifying"
+    CONNECTED = "connected"
+    FAILED = "failed"
+    DISCONNECTED = "disconnected"
+
+
+class PromptKind(str, enum.Enum):
+    OTP = "otp"
+    PASSWORD = "password"
+    PASSPHRASE = "passphrase"
+    DUO = "duo"
+    HOSTKEY = "hostkey"
+    OTHER = "other"
+
+
+class Reason(str, enum.Enum):
+    """Why a session ended in ``failed``."""
+
+    AUTH_FAILED = "auth_failed"
+    HOSTKEY_CHANGED = "hostkey_changed"
+    HOSTKEY_REJECTED = "hostkey_rejected"
+    UNREACHABLE = "unreachable"
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+    SSH_MISSING = "ssh_missing"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A question ssh is waiting on. ``text`` is ssh's own words, verbatim."""
+
+    kind: PromptKind
+    text: str
+    options: tuple[str, ...] = ()
+    secret: bool = True
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "kind": self.kind.value,
+            "text": self.text,
+            "options": list(self.options),
+            "secret": self.secret,
+        }
+
+
+@dataclass(frozen=True)
+class Target:
+    """Everything needed to start or find one master, fully resolved.
+
+    ``destination`` is what is passed to ssh after ``--`` (an alias or a host name);
+    ``hostname``/``user``/``port`` are what ``ssh -G`` says they resolve to.
+    """
+
+    name: str
+    destination: str
+    hostname: str
+    user: str
+    port: int
+    control_path: str
+    persist: str = "1h"
+    ssh_options: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    explicit_user: str | None = None
+    explicit_port: int | None = None
