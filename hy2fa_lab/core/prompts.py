@@ -1,0 +1,108 @@
+"""Reading what ssh is waiting for out of its terminal output.
+
+Only the pending prompt is classified (the text after the last completed line, grown
+back over the lines that belong to the same question), never banner text: TACC's
+banner says "password" and "token" long before any prompt.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .types import Prompt, PromptKind
+
+# OpenSSH >= 8.5 puts "(user@host) " in front of keyboard-interactive prompts.
+_PREFIX = re.compile(r"\([^()\s]+@[^()\s]+\) ")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+_HOSTKEY = re.compile(
+    r"continue connecting \(yes/no(/\[fingerprint\])?\)\?|Please type 'yes', 'no' or the fingerprint",
+    re.I,
+)
+_HOSTKEY_START = re.compile(r"The authenticity of host|Warning: the \S+ host key for", re.I)
+_DUO = re.compile(r"Passcode or option \((\d+)-(\d+)\)", re.I)
+_DUO_STARTS = (_PREFIX, re.compile(r"two-factor login", re.I), re.compile(r"Enter a passcode", re.I))
+_DUO_OPTION = re.compile(r"^\s*(\d+)\.\s+(.+?)\s*$")
+_PASSPHRASE = re.compile(r"passphrase", re.I)
+_OTP = re.compile(
+    r"one[- ]?time|verification code|passcode|token|\boath\b|\btotp\b|\botp\b|"
+    r"authenticator|2fa|two[- ]factor|security code|\bcode\b",
+    re.I,
+)
+_PASSWORD = re.compile(r"password|passwd", re.I)
+_ONE_TIME_PASSWORD = re.compile(r"one[- ]?time password", re.I)
+
+
+def clean(text: str) -> str:
+    """Terminal output as plain text: ANSI escapes gone, CR/LF normalised."""
+    text = _ANSI.sub("", text)
+    text = text.replace("\r\n", "\n")
+    # ssh writes "\r" before a prompt to return to column 0; keep what follows it.
+    return "\n".join(line.rstrip("\r").rsplit("\r", 1)[-1] for line in text.split("\n"))
+
+
+def pending_line(output: str) -> str | None:
+    """The unterminated last line ssh is waiting on, or None when output ends a line."""
+    text = clean(output)
+    if not text or text.endswith("\n"):
+        return None
+    last = text.rsplit("\n", 1)[-1]
+    return last if last.strip() else None
+
+
+def is_prompt_line(line: str) -> bool:
+    """A keyboard-interactive question ssh printed (it carries the ``(user@host)`` prefix)."""
+    return bool(_PREFIX.match(line))
+
+
+def strip_prefix(text: str) -> str:
+    return _PREFIX.sub("", text, count=1) if _PREFIX.match(text) else text
+
+
+def classify(output: str) -> Prompt | None:
+    """The prompt ssh is waiting on at the end of ``output`` (since the last answer)."""
+    line = pending_line(output)
+    if line is None:
+        return None
+    lines = clean(output).split("\n")
+    bare = strip_prefix(line)
+    if _HOSTKEY.search(bare):
+        text = "\n".join(lines[_last_match(lines, _HOSTKEY_START):])
+        return Prompt(PromptKind.HOSTKEY, text, ("yes", "no"), secret=False)
+    duo = _DUO.search(bare)
+    if duo:
+        block = lines[_last_match(lines, *_DUO_STARTS):]
+        options = tuple(
+            match.group(2) for match in (_DUO_OPTION.match(item) for item in block) if match
+        )
+        return Prompt(PromptKind.DUO, "\n".join(block), options, secret=True)
+    return Prompt(_kind_of(bare), line, (), secret=True)
+
+
+def _last_match(lines: list[str], *patterns: re.Pattern[str]) -> int:
+    """Index of the line where the question starts: the first pattern that is found wins."""
+    for pattern in patterns:
+        for index in range(len(lines) - 1, -1, -1):
+            if pattern.match(lines[index]) if pattern is _PREFIX else pattern.search(lines[index]):
+                return index
+    return len(lines) - 1
+
+
+def _kind_of(question: str) -> PromptKind:
+    if _PASSPHRASE.search(question):
+        return PromptKind.PASSPHRASE
+    # "One-time password (OATH)" asks for a code; "Password + OTP:" (NERSC) and
+    # "Password & verification code:" ask for a password with the code appended.
+    without_otp_phrase = _ONE_TIME_PASSWORD.sub("", question)
+    if _PASSWORD.search(without_otp_phrase):
+        return PromptKind.PASSWORD
+    if _OTP.search(question):
+        return PromptKind.OTP
+    return PromptKind.OTHER
+
+
+def is_same_question(a: Prompt, b: Prompt) -> bool:
+    """Whether ``b`` asks what ``a`` asked: ssh asking again means the answer was wrong."""
+    return a.kind == b.kind and strip_prefix(a.text.split("\n")[-1]) == strip_prefix(
+        b.text.split("\n")[-1]
+    )

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Prepares a fresh Debian/Ubuntu machine for hy2fa-lab: system packages, a virtual
+# environment in .venv and the package itself (its JupyterLab frontend is built by pip).
+# Usage: bash scripts/setup.sh [test]     ("test" adds what the test suite needs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_tests=${1:-}
+packages=(openssh-client python3-venv)
+if [ "$want_tests" = "test" ]; then
+  packages+=(openssh-server libpam-google-authenticator)
+fi
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "==> installing Debian packages: ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating .venv"
+  "$python" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+extras=""
+[ "$want_tests" = "test" ] && extras="[test]"
+echo "==> installing hy2fa_lab${extras} into .venv (builds the JupyterLab frontend)"
+.venv/bin/python -m pip install -q -e ".${extras}"

@@ -1,0 +1,159 @@
+"""The mux client against a scripted peer (the real master is tested in test_engine_sshd)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from hy2fa_lab.core import mux
+
+Reply = Callable[[int, int], bytes]
+
+
+def _frame(*parts: bytes) -> bytes:
+    body = b"".join(parts)
+    return struct.pack(">I", len(body)) + body
+
+
+def _u32(value: int) -> bytes:
+    return struct.pack(">I", value)
+
+
+def _string(value: bytes) -> bytes:
+    return _u32(len(value)) + value
+
+
+class FakeMaster:
+    """Speaks the master's side of PROTOCOL.mux for one scripted reply per request."""
+
+    def __init__(self, path: str, reply: Reply, hello_extension: bool = True) -> None:
+        self.path = path
+        self.reply = reply
+        self.hello_extension = hello_extension
+        self.requests: list[int] = []
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(4)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _read(self, conn: socket.socket) -> bytes:
+        header = conn.recv(4, socket.MSG_WAITALL)
+        (length,) = struct.unpack(">I", header)
+        return conn.recv(length, socket.MSG_WAITALL)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                hello = _u32(mux.MUX_MSG_HELLO) + _u32(4)
+                if self.hello_extension:  # recent masters append an "info" extension
+                    hello += _string(b"info") + _string(b"OpenSSH_9.9")
+                conn.sendall(_frame(hello))
+                client_hello = self._read(conn)
+                assert struct.unpack(">II", client_hello[:8]) == (mux.MUX_MSG_HELLO, 4)
+                request = self._read(conn)
+                msg_type, request_id = struct.unpack(">II", request[:8])
+                self.requests.append(msg_type)
+                answer = self.reply(msg_type, request_id)
+                if answer:
+                    conn.sendall(answer)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def sock_path(short_tmp: Path) -> Iterator[str]:
+    yield str(short_tmp / "m")
+
+
+def _alive(pid: int) -> Reply:
+    def reply(msg_type: int, request_id: int) -> bytes:
+        if msg_type == mux.MUX_C_ALIVE_CHECK:
+            return _frame(_u32(mux.MUX_S_ALIVE), _u32(request_id), _u32(pid))
+        if msg_type == mux.MUX_C_TERMINATE:
+            return _frame(_u32(mux.MUX_S_OK), _u32(request_id))
+        return b""
+
+    return reply
+
+
+@pytest.mark.parametrize("extension", [True, False])
+def test_alive_reports_the_masters_pid(sock_path: str, extension: bool) -> None:
+    master = FakeMaster(sock_path, _alive(4242), hello_extension=extension)
+    try:
+        assert mux.alive(sock_path) == 4242
+        assert mux.status(sock_path) == mux.Status(mux.Liveness.ALIVE, 4242)
+        assert master.requests == [mux.MUX_C_ALIVE_CHECK, mux.MUX_C_ALIVE_CHECK]
+    finally:
+        master.close()
+
+
+def test_stop_sends_terminate(sock_path: str) -> None:
+    master = FakeMaster(sock_path, _alive(1))
+    try:
+        assert mux.stop(sock_path) is True
+        assert master.requests == [mux.MUX_C_TERMINATE]
+    finally:
+        master.close()
+
+
+def test_permission_denied_is_an_error(sock_path: str) -> None:
+    def deny(msg_type: int, request_id: int) -> bytes:
+        return _frame(
+            _u32(mux.MUX_S_PERMISSION_DENIED), _u32(request_id), _string(b"confirmation refused")
+        )
+
+    master = FakeMaster(sock_path, deny)
+    try:
+        with pytest.raises(mux.MuxError, match="refused"):
+            mux.stop(sock_path)
+    finally:
+        master.close()
+
+
+def test_wrong_request_id_is_rejected(sock_path: str) -> None:
+    def confused(msg_type: int, request_id: int) -> bytes:
+        return _frame(_u32(mux.MUX_S_ALIVE), _u32(request_id ^ 1), _u32(7))
+
+    master = FakeMaster(sock_path, confused)
+    try:
+        with pytest.raises(mux.MuxError, match="request id"):
+            mux.alive(sock_path)
+    finally:
+        master.close()
+
+
+def test_stale_socket_is_detected_and_removed(sock_path: str) -> None:
+    # A master killed with SIGKILL leaves its socket file with nobody listening.
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dead.bind(sock_path)
+    dead.close()
+    assert os.path.exists(sock_path)
+    assert mux.status(sock_path).liveness is mux.Liveness.STALE
+    assert mux.alive(sock_path) is None
+    assert mux.remove_stale(sock_path) is True
+    assert not os.path.exists(sock_path)
+    assert mux.status(sock_path).liveness is mux.Liveness.ABSENT
+
+
+def test_plain_files_are_never_touched(sock_path: str) -> None:
+    Path(sock_path).write_text("not a socket")
+    assert mux.status(sock_path).liveness is mux.Liveness.ABSENT
+    assert mux.remove_stale(sock_path) is False
+    assert Path(sock_path).read_text() == "not a socket"
+
+
+def test_missing_path_is_absent(sock_path: str) -> None:
+    assert mux.status(sock_path).liveness is mux.Liveness.ABSENT
+    assert mux.stop(sock_path) is False
