@@ -148,7 +148,7 @@ def remove_stale(path: str, timeout: float = 2.0) -> bool:
 def stop(path: str, timeout: float = 2.0) -> bool:
     """Ask the master on ``path`` to exit. True when it accepted, False when none was there."""
     try:
-        reply_type, body = _request(path, MUX_C_TERMINATE, timeout)
+        reply_type, _body = _request(path, MUX_C_TERMINATE, timeout)
     except (FileNotFoundError, ConnectionRefusedError):
         if os.path.exists(path):
             remove_stale(path, timeout)

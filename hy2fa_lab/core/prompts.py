@@ -16,12 +16,17 @@ _PREFIX = re.compile(r"\([^()\s]+@[^()\s]+\) ")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 _HOSTKEY = re.compile(
-    r"continue connecting \(yes/no(/\[fingerprint\])?\)\?|Please type 'yes', 'no' or the fingerprint",
+    r"continue connecting \(yes/no(/\[fingerprint\])?\)\?"
+    r"|Please type 'yes', 'no' or the fingerprint",
     re.I,
 )
 _HOSTKEY_START = re.compile(r"The authenticity of host|Warning: the \S+ host key for", re.I)
 _DUO = re.compile(r"Passcode or option \((\d+)-(\d+)\)", re.I)
-_DUO_STARTS = (_PREFIX, re.compile(r"two-factor login", re.I), re.compile(r"Enter a passcode", re.I))
+_DUO_STARTS = (
+    _PREFIX,
+    re.compile(r"two-factor login", re.I),
+    re.compile(r"Enter a passcode", re.I),
+)
 _DUO_OPTION = re.compile(r"^\s*(\d+)\.\s+(.+?)\s*$")
 _PASSPHRASE = re.compile(r"passphrase", re.I)
 _OTP = re.compile(
@@ -67,11 +72,11 @@ def classify(output: str) -> Prompt | None:
     lines = clean(output).split("\n")
     bare = strip_prefix(line)
     if _HOSTKEY.search(bare):
-        text = "\n".join(lines[_last_match(lines, _HOSTKEY_START):])
+        text = "\n".join(lines[_last_match(lines, _HOSTKEY_START) :])
         return Prompt(PromptKind.HOSTKEY, text, ("yes", "no"), secret=False)
     duo = _DUO.search(bare)
     if duo:
-        block = lines[_last_match(lines, *_DUO_STARTS):]
+        block = lines[_last_match(lines, *_DUO_STARTS) :]
         options = tuple(
             match.group(2) for match in (_DUO_OPTION.match(item) for item in block) if match
         )

@@ -20,8 +20,8 @@ class State(str, enum.Enum):
 
 class PromptKind(str, enum.Enum):
     OTP = "otp"
-    PASSWORD = "password"
-    PASSPHRASE = "passphrase"
+    PASSWORD = "password"  # noqa: S105 - a prompt kind, not a secret
+    PASSPHRASE = "passphrase"  # noqa: S105 - a prompt kind, not a secret
     DUO = "duo"
     HOSTKEY = "hostkey"
     OTHER = "other"

@@ -11,6 +11,19 @@ _NAME = re.compile(r"^[A-Za-z0-9_.@%+:\[\]-]+$")
 _OPTION_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 _DURATION = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$", re.IGNORECASE)
 _UNITS = (7 * 86400, 86400, 3600, 60, 1)
+# Options that would break the master's socket handling or run local commands.
+_RESERVED_OPTIONS = frozenset(
+    {
+        "controlpath",
+        "controlmaster",
+        "controlpersist",
+        "proxycommand",
+        "localcommand",
+        "permitlocalcommand",
+        "knownhostscommand",
+        "remotecommand",
+    }
+)
 
 
 def _plain(value: object, what: str) -> str:
@@ -43,7 +56,9 @@ def user(value: object) -> str:
 def cluster_name(value: object) -> str:
     text = _plain(value, "cluster name")
     if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", text):
-        raise InvalidInput(f"cluster name may hold letters, digits, '.', '_' and '-' only: {text!r}")
+        raise InvalidInput(
+            f"cluster name may hold letters, digits, '.', '_' and '-' only: {text!r}"
+        )
     return text
 
 
@@ -76,7 +91,7 @@ def duration_seconds(value: object) -> int | None:
         raise InvalidInput(
             f"persist must be seconds, a duration like 10m, 2h or 1h40m, or 'yes', not {text!r}"
         )
-    total = sum(int(part) * unit for part, unit in zip(match.groups(), _UNITS) if part)
+    total = sum(int(part) * unit for part, unit in zip(match.groups(), _UNITS, strict=True) if part)
     if total <= 0:
         return None
     return total
@@ -91,7 +106,7 @@ def persist(value: object) -> str:
 def ssh_option(key: object, value: object) -> tuple[str, str]:
     if not isinstance(key, str) or not _OPTION_KEY.match(key):
         raise InvalidInput(f"ssh option name must be a word like ServerAliveInterval, not {key!r}")
-    if key.lower() in ("controlpath", "controlmaster", "controlpersist", "proxycommand", "localcommand", "permitlocalcommand"):
+    if key.lower() in _RESERVED_OPTIONS:
         raise InvalidInput(f"ssh option {key} cannot be set here")
     text = str(value)
     if _CONTROL.sub("", text.replace(" ", "")) != text.replace(" ", "") or "\n" in text:

@@ -1,0 +1,387 @@
+"""The ``hy2fa`` command: the same engine as the Jupyter server, prompting on the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import json
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+from ._version import __version__
+from .core import mux, validate
+from .core.errors import Hy2faError, InvalidInput
+from .core.manager import Manager, Settings
+from .core.session import MasterSession
+from .core.types import PromptKind, State, Target
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, not {text!r}")
+    try:
+        return validate.ssh_option(key.strip(), value.strip())
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _persist(text: str) -> str:
+    try:
+        return validate.persist(text)
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _port(text: str) -> int:
+    try:
+        return validate.port(text)
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    target_options = argparse.ArgumentParser(add_help=False)
+    group = target_options.add_argument_group("target options (as for ssh)")
+    group.add_argument("-l", "--user", help="remote user name")
+    group.add_argument("-p", "--port", type=_port, help="remote port")
+    group.add_argument(
+        "-o",
+        dest="ssh_options",
+        metavar="KEY=VALUE",
+        action="append",
+        type=_key_value,
+        default=[],
+        help="an ssh option, as for ssh -o (repeatable)",
+    )
+    group.add_argument(
+        "--control-path",
+        metavar="TEMPLATE",
+        help="control socket template (default: the ssh config's, else ~/.ssh/cm-%%r@%%h:%%p)",
+    )
+    group.add_argument("-F", "--ssh-config", metavar="FILE", help="ssh client config file")
+
+    parser = argparse.ArgumentParser(
+        prog="hy2fa",
+        description="Open, check and close 2FA SSH ControlMaster sockets.",
+    )
+    parser.add_argument("--version", action="version", version=f"hy2fa {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    connect = commands.add_parser(
+        "connect",
+        parents=[target_options],
+        help="log in once (answering the prompts) and keep a master socket",
+        description="Log in once, answering the cluster's prompts, and keep a master socket.",
+    )
+    connect.add_argument("target", nargs="?", help="cluster name or ssh host/alias")
+    connect.add_argument("--host", help="host name (the old create_ssh_socket flag)")
+    connect.add_argument(
+        "--persist",
+        type=_persist,
+        metavar="DURATION",
+        help="how long an idle master stays: seconds, 10m, 2h, 1h40m or yes (forever)",
+    )
+    connect.add_argument(
+        "--timeout",
+        type=_persist,
+        metavar="SECONDS",
+        help="same as --persist (the old create_ssh_socket flag)",
+    )
+    connect.add_argument(
+        "--prompt-timeout",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="give up when a prompt is not answered in this time (default 120)",
+    )
+
+    status = commands.add_parser(
+        "status", parents=[target_options], help="is a master alive? (exit 0 if so)"
+    )
+    status.add_argument("target", nargs="?", help="cluster name or ssh host/alias")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    listing = commands.add_parser("list", help="known clusters and their state")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.add_argument("-F", "--ssh-config", metavar="FILE", help="ssh client config file")
+    listing.add_argument("--control-path", metavar="TEMPLATE", help="control socket template")
+
+    path = commands.add_parser("path", parents=[target_options], help="print the socket path")
+    path.add_argument("target", help="cluster name or ssh host/alias")
+
+    disconnect = commands.add_parser("disconnect", parents=[target_options], help="stop the master")
+    disconnect.add_argument("target", help="cluster name or ssh host/alias")
+    return parser
+
+
+def _manager(args: argparse.Namespace) -> Manager:
+    return Manager(
+        Settings(
+            control_path=getattr(args, "control_path", None),
+            ssh_config=getattr(args, "ssh_config", None),
+            prompt_timeout=getattr(args, "prompt_timeout", 120.0),
+        )
+    )
+
+
+def _target(manager: Manager, args: argparse.Namespace) -> Target:
+    return manager.resolve(
+        args.target,
+        user=args.user,
+        port=args.port,
+        persist=getattr(args, "persist", None),
+        ssh_options=args.ssh_options,
+    )
+
+
+def _state_line(name: str, pid: int | None, path: str, stale: bool = False) -> str:
+    if pid is not None:
+        return f"{name}: connected (master pid {pid}) {path}"
+    return f"{name}: not connected{' (stale socket)' if stale else ''} {path}"
+
+
+class _TerminalReader:
+    """Reads one answer in a daemon thread, so a failing session never waits on the tty."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self._saved: Any = None
+        with contextlib.suppress(Exception):
+            import termios
+
+            self._saved = termios.tcgetattr(sys.stdin.fileno())
+
+    def ask(self, read: Callable[[], str]) -> asyncio.Future[str]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[str] = loop.create_future()
+
+        def work() -> None:
+            try:
+                value = read()
+            except BaseException as exc:  # EOF, Ctrl-D, Ctrl-C in the reader
+                error = exc if isinstance(exc, Exception) else EOFError()
+                loop.call_soon_threadsafe(_settle, future, None, error)
+            else:
+                loop.call_soon_threadsafe(_settle, future, value, None)
+
+        threading.Thread(target=work, name="hy2fa-prompt", daemon=True).start()
+        return future
+
+    def restore(self) -> None:
+        """Put the terminal back (echo on) if a reader was left waiting."""
+        if self._saved is not None:
+            with contextlib.suppress(Exception):
+                import termios
+
+                termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, self._saved)
+
+
+def _question(kind: PromptKind, text: str, out: TextIO) -> Callable[[], str]:
+    """Host-key questions are read with echo (yes/no); everything else without."""
+    if kind is PromptKind.HOSTKEY:
+        return lambda: input(text)
+    return lambda: getpass.getpass(text, stream=out)
+
+
+def _settle(future: asyncio.Future[str], value: str | None, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value or "")
+
+
+async def _drive(session: MasterSession, out: TextIO, reader: _TerminalReader) -> State:
+    """Show each prompt and pass the answer on, until the session settles."""
+    answered = 0
+    asking: asyncio.Future[str] | None = None
+    while session.state not in (State.CONNECTED, State.FAILED, State.DISCONNECTED):
+        prompt = session.prompt
+        if session.state is State.PROMPTING and prompt and session.prompt_id != answered:
+            answered = session.prompt_id
+            if session.message:
+                print(session.message, file=out, flush=True)
+            *lead, last = prompt.text.split("\n")
+            if lead:
+                print("\n".join(lead), file=out, flush=True)
+            asking = reader.ask(_question(prompt.kind, last, out))
+        changed = asyncio.ensure_future(session.changed())
+        waiting: set[asyncio.Future[Any]] = {changed}
+        if asking is not None:
+            waiting.add(asking)
+        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        if asking is not None and asking in done:
+            finished, asking = asking, None
+            changed.cancel()
+            try:
+                await session.answer(finished.result(), answered)
+            except InvalidInput as exc:
+                print(f"hy2fa: {exc}", file=out, flush=True)
+                answered = 0  # ask the same prompt again
+            except EOFError:
+                await session.cancel()
+            except Hy2faError:
+                pass  # answered elsewhere meanwhile; the next change tells what follows
+    return session.state
+
+
+async def _connect(args: argparse.Namespace, out: TextIO) -> int:
+    manager = _manager(args)
+    persist = args.persist or args.timeout
+    destination = args.target or args.host
+    if destination is None:
+        print("hy2fa connect: give a TARGET or --host", file=sys.stderr)
+        return EXIT_USAGE
+    if args.target and args.host:
+        print("hy2fa connect: give either TARGET or --host, not both", file=sys.stderr)
+        return EXIT_USAGE
+    reader = _TerminalReader(out)
+    session: MasterSession | None = None
+    try:
+        session = await manager.connect(
+            destination,
+            user=args.user,
+            port=args.port,
+            persist=persist,
+            ssh_options=args.ssh_options,
+        )
+        name = session.name
+        if session.state is State.CONNECTED and session.version <= 1:
+            pid = session.master_pid
+            print(f"{name}: already connected (master pid {pid})", file=out)
+            return EXIT_OK
+        state = await _drive(session, out, reader)
+        if state is State.CONNECTED:
+            print(
+                f"{name}: connected (master pid {session.master_pid}, "
+                f"persist {session.target.persist}) {session.target.control_path}",
+                file=out,
+            )
+            return EXIT_OK
+        reason = session.reason.value if session.reason else "error"
+        print(f"hy2fa: {name}: {reason}: {session.message}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        await manager.shutdown()
+        reader.restore()
+
+
+def _status(args: argparse.Namespace, out: TextIO) -> int:
+    manager = _manager(args)
+    if args.target:
+        target = _target(manager, args)
+        result = mux.status(target.control_path)
+        pid = result.pid
+        rows = [(target, pid, result.liveness is mux.Liveness.STALE)]
+    else:
+        rows = []
+        for name in manager.profiles():
+            try:
+                target = manager.resolve(name)
+            except Hy2faError:
+                continue
+            result = mux.status(target.control_path)
+            if result.liveness is not mux.Liveness.ABSENT:
+                rows.append((target, result.pid, result.liveness is mux.Liveness.STALE))
+    if args.json:
+        json.dump([_row_json(t, pid) for t, pid, _ in rows], out, indent=2)
+        out.write("\n")
+    elif not rows:
+        print("no live masters", file=out)
+    for target, pid, stale in rows if not args.json else []:
+        print(_state_line(target.name, pid, target.control_path, stale), file=out)
+    alive = [pid for _, pid, _ in rows if pid is not None]
+    if args.target:
+        return EXIT_OK if alive else EXIT_FAILED
+    return EXIT_OK
+
+
+def _row_json(target: Target, pid: int | None) -> dict[str, Any]:
+    return {
+        "name": target.name,
+        "host": target.hostname,
+        "user": target.user,
+        "port": target.port,
+        "control_path": target.control_path,
+        "state": State.CONNECTED.value if pid is not None else State.IDLE.value,
+        "master_pid": pid,
+    }
+
+
+def _list(args: argparse.Namespace, out: TextIO) -> int:
+    manager = _manager(args)
+    rows = []
+    for name, profile in manager.profiles().items():
+        try:
+            target = manager.resolve(name)
+        except Hy2faError as exc:
+            rows.append({"name": name, "error": exc.message})
+            continue
+        row = _row_json(target, mux.alive(target.control_path))
+        row["label"] = profile.label
+        row["source"] = profile.source
+        rows.append(row)
+    if args.json:
+        json.dump(rows, out, indent=2)
+        out.write("\n")
+        return EXIT_OK
+    width = max((len(str(row["name"])) for row in rows), default=4)
+    for row in rows:
+        if "error" in row:
+            print(f"{row['name']:<{width}}  error: {row['error']}", file=out)
+            continue
+        where = f"{row['user']}@{row['host']}:{row['port']}"
+        print(f"{row['name']:<{width}}  {row['state']:<9}  {where}", file=out)
+    return EXIT_OK
+
+
+def _path(args: argparse.Namespace, out: TextIO) -> int:
+    print(_target(_manager(args), args).control_path, file=out)
+    return EXIT_OK
+
+
+async def _disconnect(args: argparse.Namespace, out: TextIO) -> int:
+    manager = _manager(args)
+    target = await asyncio.to_thread(_target, manager, args)
+    session = await manager.disconnect_session(manager.session_for(target))
+    word = "disconnected" if session.state is State.DISCONNECTED else "not connected"
+    print(f"{target.name}: {word}", file=out)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "connect":
+            return asyncio.run(_connect(args, out))
+        if args.command == "status":
+            return _status(args, out)
+        if args.command == "list":
+            return _list(args, out)
+        if args.command == "path":
+            return _path(args, out)
+        if args.command == "disconnect":
+            return asyncio.run(_disconnect(args, out))
+    except InvalidInput as exc:
+        print(f"hy2fa: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Hy2faError as exc:
+        print(f"hy2fa: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("\nhy2fa: cancelled", file=sys.stderr)
+        return 130
+    raise AssertionError(args.command)  # argparse enforces the choices
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""ControlPath templates expanded the way ssh expands them, and kept short enough to bind.
+
+The master binds ``<path>.<16 random characters>`` before linking it into place, so the
+usable length is ``sun_path`` (108 bytes on Linux, 104 on macOS) minus 18: about 90 bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import hashlib
+import os
+import socket
+import stat
+import sys
+from dataclasses import dataclass
+
+from .errors import InvalidInput
+
+DEFAULT_TEMPLATE = "~/.ssh/cm-%r@%h:%p"
+FALLBACK_NAME = "cm-%C"
+MAX_LENGTH = 86 if sys.platform == "darwin" else 90
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """The values behind each ``%`` token, as ``ssh -G`` resolved them."""
+
+    host: str  # %h: HostName after the config is applied
+    port: int  # %p
+    remote_user: str  # %r
+    original_host: str  # %n: the destination as typed
+    jump: str = ""  # %j: ProxyJump, when ssh hashes it into %C
+    host_key_alias: str = ""  # %k (falls back to %n)
+
+
+def local_hostname() -> str:
+    return socket.gethostname()
+
+
+def connection_hash(tokens: Tokens, local_host: str | None = None) -> str:
+    """ssh's ``%C``: SHA-1 of ``%l%h%p%r`` (and ``%j`` when a jump host is set)."""
+    local = local_host if local_host is not None else local_hostname()
+    text = f"{local}{tokens.host}{tokens.port}{tokens.remote_user}{tokens.jump}"
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def expand(template: str, tokens: Tokens, *, local_host: str | None = None) -> str:
+    """Expand ``~`` and ``%r %h %p %C %u %L %l %n %d %i %k %%``; unknown tokens are an error."""
+    local = local_host if local_host is not None else local_hostname()
+    home = os.path.expanduser("~")
+    values = {
+        "%": "%",
+        "C": connection_hash(tokens, local),
+        "d": home,
+        "h": tokens.host,
+        "i": str(os.getuid()),
+        "k": tokens.host_key_alias or tokens.original_host,
+        "L": local.split(".", 1)[0],
+        "l": local,
+        "n": tokens.original_host,
+        "p": str(tokens.port),
+        "r": tokens.remote_user,
+        "u": getpass.getuser(),
+    }
+    out: list[str] = []
+    index = 0
+    while index < len(template):
+        char = template[index]
+        if char != "%":
+            out.append(char)
+            index += 1
+            continue
+        token = template[index + 1 : index + 2]
+        if token not in values:
+            raise InvalidInput(f"control path template has an unknown token %{token}: {template!r}")
+        out.append(values[token])
+        index += 2
+    path = "".join(out)
+    if path == "~" or path.startswith("~/"):
+        path = home + path[1:]
+    if not os.path.isabs(path):
+        raise InvalidInput(f"control path must be absolute (or start with ~/): {template!r}")
+    return path
+
+
+def fits(path: str) -> bool:
+    return len(os.fsencode(path)) <= MAX_LENGTH
+
+
+def shortened(path: str, tokens: Tokens, *, local_host: str | None = None) -> str:
+    """``path`` if it fits, else a ``cm-%C`` name in the same directory, ``~/.ssh``, or /tmp."""
+    if fits(path):
+        return path
+    name = expand(f"/{FALLBACK_NAME}", tokens, local_host=local_host)[1:]
+    for directory in (
+        os.path.dirname(path),
+        os.path.expanduser("~/.ssh"),
+        f"/tmp/hy2fa-{os.getuid()}",  # noqa: S108 - a 0700 directory of our own, checked below
+    ):
+        candidate = os.path.join(directory, name)
+        if fits(candidate):
+            return candidate
+    raise InvalidInput(f"control path is too long for a Unix socket ({len(path)} bytes): {path}")
+
+
+def ensure_dir(path: str) -> None:
+    """Create the socket's directory 0700; refuse one that others can write to."""
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        with contextlib.suppress(OSError):
+            os.chmod(directory, 0o700)
+    info = os.stat(directory)
+    if info.st_uid != os.getuid() and info.st_uid != 0:
+        raise InvalidInput(f"socket directory {directory} belongs to another user")
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX:
+        raise InvalidInput(f"socket directory {directory} is writable by others; use chmod 700")

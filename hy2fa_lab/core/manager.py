@@ -1,0 +1,209 @@
+"""The registry of master sessions: one per control path, however often it is asked for."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from . import mux, validate
+from .errors import Hy2faError, UnknownCluster
+from .profiles import ClusterProfile, load_profiles, resolve
+from .session import MasterSession
+from .types import State, Target
+
+Listener = Callable[[MasterSession], None]
+
+
+@dataclasses.dataclass
+class Settings:
+    """What the server's traitlets, the CLI flags or ``ensure()`` configure."""
+
+    clusters: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    control_path: str | None = None
+    default_persist: str = "1h"
+    prompt_timeout: float = 120.0
+    connect_timeout: float = 60.0
+    include_ssh_config_hosts: bool = True
+    ssh_config: str | None = None
+    ssh: str = "ssh"
+
+
+class Manager:
+    """Starts, joins, lists and stops master sessions."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        validate.persist(self.settings.default_persist)
+        self._profiles: dict[str, ClusterProfile] | None = None
+        self._sessions: dict[str, MasterSession] = {}  # by control path
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._listeners: list[Listener] = []
+
+    # ---- profiles and targets --------------------------------------------------
+
+    def profiles(self, *, reload: bool = False) -> dict[str, ClusterProfile]:
+        if self._profiles is None or reload:
+            self._profiles = load_profiles(
+                self.settings.clusters,
+                include_ssh_config_hosts=self.settings.include_ssh_config_hosts,
+                config_file=self.settings.ssh_config,
+            )
+        return self._profiles
+
+    def resolve(
+        self,
+        cluster: str,
+        *,
+        user: str | None = None,
+        port: int | None = None,
+        persist: str | None = None,
+        ssh_options: Sequence[tuple[str, str]] = (),
+    ) -> Target:
+        """The fully resolved target (runs ``ssh -G``: call off the event loop)."""
+        target = resolve(
+            cluster,
+            profiles=self.profiles(),
+            user=user,
+            port=port,
+            persist=persist,
+            ssh_options=tuple(ssh_options),
+            control_path_template=self.settings.control_path,
+            config_file=self.settings.ssh_config,
+            default_persist=self.settings.default_persist,
+            ssh=self.settings.ssh,
+        )
+        if user is not None:
+            target = dataclasses.replace(target, name=f"{target.user}@{target.name}")
+        return target
+
+    async def resolve_async(self, cluster: str, **kwargs: Any) -> Target:
+        return await asyncio.to_thread(self.resolve, cluster, **kwargs)
+
+    # ---- listeners -------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Hear every state change of every session; returns an unsubscribe function."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _notify(self, session: MasterSession) -> None:
+        for listener in list(self._listeners):
+            listener(session)
+
+    # ---- sessions --------------------------------------------------------------
+
+    def session_for(self, target: Target) -> MasterSession:
+        session = self._sessions.get(target.control_path)
+        if session is None or (session.target != target and not session.pending):
+            session = MasterSession(
+                target,
+                ssh=self.settings.ssh,
+                config_file=self.settings.ssh_config,
+                prompt_timeout=self.settings.prompt_timeout,
+                connect_timeout=self.settings.connect_timeout,
+                on_change=self._notify,
+            )
+            self._sessions[target.control_path] = session
+        return session
+
+    async def connect(self, cluster: str, **kwargs: Any) -> MasterSession:
+        """Start a login, or join the one under way, or return the live master."""
+        target = await self.resolve_async(cluster, **kwargs)
+        lock = self._locks.setdefault(target.control_path, asyncio.Lock())
+        async with lock:
+            session = self.session_for(target)
+            if session.pending:
+                return session
+            if session.state is State.CONNECTED:
+                pid = await asyncio.to_thread(mux.alive, target.control_path)
+                if pid is not None:
+                    return session
+                session.mark_disconnected("The master exited")
+            session.start()
+            return session
+
+    def get(self, name: str) -> MasterSession:
+        for session in self._sessions.values():
+            if session.name == name:
+                return session
+        raise UnknownCluster(f"No connection named {name!r}")
+
+    def sessions(self) -> list[MasterSession]:
+        return list(self._sessions.values())
+
+    async def answer(self, name: str, response: str, prompt_id: int | None = None) -> MasterSession:
+        session = self.get(name)
+        await session.answer(response, prompt_id)
+        return session
+
+    async def disconnect(self, name: str) -> MasterSession:
+        """Cancel a login under way, or stop a live master, found by name or target."""
+        try:
+            session = self.get(name)
+        except UnknownCluster:
+            session = self.session_for(await self.resolve_async(name))
+        return await self.disconnect_session(session)
+
+    async def disconnect_session(self, session: MasterSession) -> MasterSession:
+        if session.pending:
+            await session.cancel()
+            return session
+        path = session.target.control_path
+        lock = self._locks.setdefault(path, asyncio.Lock())
+        async with lock:
+            stopped = await asyncio.to_thread(_stop_and_wait, path)
+            if stopped or session.state is State.CONNECTED:
+                session.mark_disconnected("Disconnected")
+        return session
+
+    async def refresh(self) -> None:
+        """Notice masters that went away (ControlPersist ran out, killed)."""
+        for session in self.sessions():
+            if session.state is State.CONNECTED:
+                pid = await asyncio.to_thread(mux.alive, session.target.control_path)
+                if pid is None:
+                    session.mark_disconnected(
+                        "The master exited (idle past ControlPersist, or stopped)"
+                    )
+
+    async def discover(self) -> list[MasterSession]:
+        """Adopt masters that already run for known clusters (e.g. after a restart)."""
+        found = []
+        for name in self.profiles():
+            try:
+                target = await self.resolve_async(name)
+            except Hy2faError:
+                continue
+            pid = await asyncio.to_thread(mux.alive, target.control_path)
+            if pid is None:
+                continue
+            session = self.session_for(target)
+            if session.state is not State.CONNECTED or session.master_pid != pid:
+                session.adopt(pid)
+            found.append(session)
+        return found
+
+    async def shutdown(self) -> None:
+        """Cancel logins under way; live masters are left running on purpose."""
+        pending = [session for session in self.sessions() if session.pending]
+        await asyncio.gather(*(session.cancel() for session in pending))
+
+
+def _stop_and_wait(path: str, timeout: float = 5.0) -> bool:
+    """Stop the master on ``path`` and wait until its socket is gone (blocking)."""
+    try:
+        accepted = mux.stop(path)
+    except (OSError, mux.MuxError):
+        accepted = False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if mux.alive(path) is None:
+            with contextlib.suppress(OSError):
+                mux.remove_stale(path)
+            return accepted
+        time.sleep(0.05)
+    raise Hy2faError(f"The master on {path} did not stop within {timeout:.0f} s")

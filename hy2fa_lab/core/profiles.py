@@ -1,0 +1,267 @@
+"""Cluster profiles (data, not code) and their resolution to a concrete :class:`Target`.
+
+A profile says where a cluster is and what it asks. What ssh will actually do (host name,
+user, port, ControlPath) always comes from ``ssh -G``, so the user's ssh config is honoured.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from . import controlpath, validate
+from .errors import InvalidInput
+from .sshconfig import config_hosts, ssh_g
+from .types import Target
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterProfile:
+    name: str
+    host: str  # what ssh is given after "--": a host name or an ssh config alias
+    port: int | None = None  # None: whatever ssh config says (22 by default)
+    user: str | None = None
+    persist: str | None = None
+    ssh_options: tuple[tuple[str, str], ...] = ()
+    asks: str = ""
+    docs: str = ""
+    label: str = ""
+    source: str = "builtin"  # builtin | config | ssh_config | host
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "persist": self.persist,
+            "ssh_options": dict(self.ssh_options),
+            "asks": self.asks,
+            "docs": self.docs,
+            "label": self.label or self.name,
+            "source": self.source,
+        }
+
+
+_SIGMA2_ASKS = "One-time password (OATH), then your password"
+_SIGMA2_DOCS = "https://documentation.sigma2.no/getting_started/ssh.html"
+_ALLIANCE_ASKS = "SSH key or password, then Duo (passcode or push)"
+_ALLIANCE_DOCS = "https://docs.alliancecan.ca/wiki/Multifactor_authentication"
+
+
+def _builtin(name: str, host: str, label: str, asks: str, docs: str) -> ClusterProfile:
+    return ClusterProfile(name=name, host=host, asks=asks, docs=docs, label=label)
+
+
+BUILTIN_CLUSTERS: dict[str, ClusterProfile] = {
+    profile.name: profile
+    for profile in (
+        _builtin("saga", "saga.sigma2.no", "Saga (Sigma2)", _SIGMA2_ASKS, _SIGMA2_DOCS),
+        _builtin("fram", "fram.sigma2.no", "Fram (Sigma2)", _SIGMA2_ASKS, _SIGMA2_DOCS),
+        _builtin("betzy", "betzy.sigma2.no", "Betzy (Sigma2)", _SIGMA2_ASKS, _SIGMA2_DOCS),
+        _builtin("olivia", "olivia.sigma2.no", "Olivia (Sigma2)", _SIGMA2_ASKS, _SIGMA2_DOCS),
+        _builtin(
+            "narval", "narval.alliancecan.ca", "Narval (Alliance)", _ALLIANCE_ASKS, _ALLIANCE_DOCS
+        ),
+        _builtin(
+            "rorqual",
+            "rorqual.alliancecan.ca",
+            "Rorqual (Alliance)",
+            _ALLIANCE_ASKS,
+            _ALLIANCE_DOCS,
+        ),
+        _builtin("fir", "fir.alliancecan.ca", "Fir (Alliance)", _ALLIANCE_ASKS, _ALLIANCE_DOCS),
+        _builtin("nibi", "nibi.alliancecan.ca", "Nibi (Alliance)", _ALLIANCE_ASKS, _ALLIANCE_DOCS),
+        _builtin(
+            "trillium",
+            "trillium.alliancecan.ca",
+            "Trillium (Alliance)",
+            _ALLIANCE_ASKS,
+            _ALLIANCE_DOCS,
+        ),
+        _builtin(
+            "perlmutter",
+            "perlmutter.nersc.gov",
+            "Perlmutter (NERSC)",
+            "Password + OTP typed together",
+            "https://docs.nersc.gov/connect/mfa/",
+        ),
+    )
+}
+
+_PROFILE_KEYS = {"host", "port", "user", "persist", "ssh_options", "asks", "docs", "label"}
+
+
+def profile_from_config(name: str, data: Mapping[str, Any]) -> ClusterProfile:
+    """A profile from Jupyter config or the settings editor; every value is checked."""
+    validate.cluster_name(name)
+    if not isinstance(data, Mapping):
+        raise InvalidInput(f"cluster {name!r} must be a mapping of settings")
+    unknown = set(data) - _PROFILE_KEYS
+    if unknown:
+        raise InvalidInput(f"cluster {name!r} has unknown settings: {', '.join(sorted(unknown))}")
+    base = BUILTIN_CLUSTERS.get(name)
+    host = data.get("host", base.host if base else None)
+    if host is None:
+        raise InvalidInput(f"cluster {name!r} needs a host")
+    options = data.get("ssh_options") or {}
+    if not isinstance(options, Mapping):
+        raise InvalidInput(f"ssh_options of cluster {name!r} must be a mapping")
+
+    def text(key: str) -> str:
+        value = data.get(key, getattr(base, key) if base else "")
+        return str(value or "")
+
+    return ClusterProfile(
+        name=name,
+        host=validate.host(host),
+        port=validate.port(data["port"]) if data.get("port") is not None else None,
+        user=validate.user(data["user"]) if data.get("user") else None,
+        persist=validate.persist(data["persist"]) if data.get("persist") is not None else None,
+        ssh_options=tuple(validate.ssh_option(k, v) for k, v in options.items()),
+        asks=text("asks"),
+        docs=text("docs"),
+        label=text("label"),
+        source="config",
+    )
+
+
+def load_profiles(
+    user_clusters: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    include_ssh_config_hosts: bool = True,
+    config_file: str | None = None,
+) -> dict[str, ClusterProfile]:
+    """Built-in table, then ``~/.ssh/config`` aliases, then configured clusters (last wins).
+
+    An ssh alias named like a built-in cluster (``Host saga``) takes over its destination, so
+    the user's own settings for it apply; the built-in description stays.
+    """
+    profiles = dict(BUILTIN_CLUSTERS)
+    if include_ssh_config_hosts:
+        for alias in config_hosts(config_file):
+            try:
+                name = validate.cluster_name(alias)
+            except InvalidInput:
+                continue
+            base = profiles.get(name)
+            profiles[name] = ClusterProfile(
+                name=name,
+                host=alias,
+                asks=base.asks if base else "",
+                docs=base.docs if base else "",
+                label=base.label if base else alias,
+                source="ssh_config",
+            )
+    for name, data in (user_clusters or {}).items():
+        profiles[name] = profile_from_config(name, data)
+    return profiles
+
+
+def resolve(
+    target: str,
+    *,
+    profiles: Mapping[str, ClusterProfile],
+    user: str | None = None,
+    port: int | None = None,
+    persist: str | None = None,
+    ssh_options: Sequence[tuple[str, str]] = (),
+    control_path_template: str | None = None,
+    config_file: str | None = None,
+    default_persist: str = "1h",
+    ssh: str = "ssh",
+) -> Target:
+    """A profile name or a plain host, resolved through ``ssh -G`` (blocking: runs ssh)."""
+    profile = profiles.get(target)
+    if profile is None:
+        profile = ClusterProfile(name=validate.host(target), host=target, source="host")
+    explicit_user = validate.user(user) if user is not None else profile.user
+    explicit_port = validate.port(port) if port is not None else profile.port
+    options = dict(profile.ssh_options)
+    for key, value in ssh_options:
+        checked_key, checked_value = validate.ssh_option(key, value)
+        options[checked_key] = checked_value
+    option_pairs = tuple(options.items())
+    chosen_persist = validate.persist(
+        persist if persist is not None else profile.persist or default_persist
+    )
+
+    settings = ssh_g(
+        profile.host,
+        user=explicit_user,
+        port=explicit_port,
+        options=option_pairs,
+        config_file=config_file,
+        ssh=ssh,
+    )
+    hostname = settings.get("hostname", profile.host)
+    remote_user = settings.get("user", explicit_user or "")
+    remote_port = validate.port(settings.get("port", explicit_port or 22))
+    configured = settings.get("controlpath", "none")
+    if configured and configured.lower() != "none":
+        path = configured
+    else:
+        path = _template_path(
+            control_path_template or controlpath.DEFAULT_TEMPLATE,
+            profile.host,
+            settings,
+            hostname=hostname,
+            remote_user=remote_user,
+            remote_port=remote_port,
+            explicit_user=explicit_user,
+            explicit_port=explicit_port,
+            options=option_pairs,
+            config_file=config_file,
+            ssh=ssh,
+        )
+    return Target(
+        name=profile.name,
+        destination=profile.host,
+        hostname=hostname,
+        user=remote_user,
+        port=remote_port,
+        control_path=path,
+        persist=chosen_persist,
+        ssh_options=option_pairs,
+        explicit_user=explicit_user,
+        explicit_port=explicit_port,
+    )
+
+
+def _template_path(
+    template: str,
+    destination: str,
+    settings: Mapping[str, str],
+    *,
+    hostname: str,
+    remote_user: str,
+    remote_port: int,
+    explicit_user: str | None,
+    explicit_port: int | None,
+    options: Sequence[tuple[str, str]],
+    config_file: str | None,
+    ssh: str,
+) -> str:
+    tokens = controlpath.Tokens(
+        host=hostname,
+        port=remote_port,
+        remote_user=remote_user,
+        original_host=destination,
+        host_key_alias=settings.get("hostkeyalias", ""),
+    )
+    if settings.get("proxyjump", "none").lower() != "none":
+        # Whether %C hashes the jump host differs between OpenSSH releases: let ssh say.
+        asked = ssh_g(
+            destination,
+            user=explicit_user,
+            port=explicit_port,
+            options=(*options, ("ControlPath", template)),
+            config_file=config_file,
+            ssh=ssh,
+        )
+        path = asked.get("controlpath", "")
+        if not path or path.lower() == "none":
+            raise InvalidInput(f"ssh did not expand the control path {template!r}")
+        return controlpath.shortened(path, tokens)
+    return controlpath.shortened(controlpath.expand(template, tokens), tokens)

@@ -1,0 +1,455 @@
+"""One ``ssh -M`` master login under pexpect, driven as an asyncio state machine.
+
+starting → prompting ⇄ verifying → connected, or failed(reason); connected → disconnected.
+Responses go to ``sendline`` and are dropped at once: never logged, kept, or put in
+argv or the environment (design §10).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import shutil
+import signal
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import pexpect
+
+from . import controlpath, mux
+from .errors import InvalidInput, NoPrompt
+from .prompts import classify, clean, is_prompt_line, is_same_question
+from .types import Prompt, PromptKind, Reason, State, Target
+
+ChangeCallback = Callable[["MasterSession"], None]
+
+_SETTLE = 0.2  # seconds of quiet after which an unterminated line is a prompt
+_MAX_RESPONSE = 1024
+_TAIL_LINES = 6
+
+_HOSTKEY_CHANGED = re.compile(r"REMOTE HOST IDENTIFICATION HAS CHANGED|host key for .* has changed")
+_HOSTKEY_FAILED = re.compile(r"Host key verification failed")
+_DENIED = re.compile(r"Permission denied|Too many authentication failures|Authentication failed")
+_UNREACHABLE = re.compile(
+    r"Could not resolve hostname|Name or service not known|Connection refused|"
+    r"Connection timed out|No route to host|Network is unreachable|"
+    r"Connection closed by|Connection reset by|kex_exchange_identification|"
+    r"Operation timed out|timed out during banner exchange",
+    re.I,
+)
+_NOISE = re.compile(r"^(Warning: Permanently added .*|\s*)$")
+
+_WRONG = {
+    PromptKind.OTP: "Wrong code — try again",
+    PromptKind.DUO: "Wrong passcode — try again",
+    PromptKind.PASSWORD: "Wrong password — try again",
+    PromptKind.PASSPHRASE: "Wrong passphrase — try again",
+}
+
+_TERMINAL = (State.CONNECTED, State.FAILED, State.DISCONNECTED)
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat()
+
+
+def _terminate_group(child: pexpect.spawn, grace: float = 1.0) -> None:
+    """Stop the foreground ssh and its helpers (ProxyJump); blocking, run off the loop.
+
+    The daemonised master (if one forked) is in a session of its own and is not touched.
+    """
+    pid = child.pid
+    if pid is None:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            if not child.isalive():
+                return
+            time.sleep(0.02)
+    with contextlib.suppress(Exception):
+        child.wait()
+
+
+class MasterSession:
+    """Drives one master login; ``on_change`` hears every state change."""
+
+    def __init__(
+        self,
+        target: Target,
+        *,
+        ssh: str = "ssh",
+        config_file: str | None = None,
+        prompt_timeout: float = 120.0,
+        connect_timeout: float = 60.0,
+        on_change: ChangeCallback | None = None,
+    ) -> None:
+        self.target = target
+        self.ssh = ssh
+        self.config_file = config_file
+        self.prompt_timeout = prompt_timeout
+        self.connect_timeout = connect_timeout
+        self.on_change = on_change
+        self.state = State.IDLE
+        self.prompt: Prompt | None = None
+        self.prompt_id = 0
+        self.reason: Reason | None = None
+        self.message = ""
+        self.since: float | None = None
+        self.master_pid: int | None = None
+        self.updated = time.time()
+        self.version = 0
+        self._child: pexpect.spawn | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._answers: asyncio.Queue[str] = asyncio.Queue(maxsize=1)
+        self._changed = asyncio.Event()
+        self._cancelled = False
+        self._refused_hostkey = False
+
+    # ---- public view -------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.target.name
+
+    @property
+    def pending(self) -> bool:
+        """Whether a login is under way (a child ssh runs or is about to)."""
+        return self.state in (State.STARTING, State.PROMPTING, State.VERIFYING)
+
+    @property
+    def child_pid(self) -> int | None:
+        return self._child.pid if self._child is not None else None
+
+    def to_json(self) -> dict[str, Any]:
+        prompt = None
+        if self.prompt is not None and self.state is State.PROMPTING:
+            prompt = {**self.prompt.to_json(), "id": self.prompt_id}
+        return {
+            "name": self.name,
+            "cluster": self.target.name,
+            "host": self.target.hostname,
+            "user": self.target.user,
+            "port": self.target.port,
+            "state": self.state.value,
+            "prompt": prompt,
+            "reason": self.reason.value if self.reason else None,
+            "message": self.message,
+            "control_path": self.target.control_path,
+            "master_pid": self.master_pid,
+            "since": _iso(self.since),
+            "persist": self.target.persist,
+            "updated": _iso(self.updated),
+        }
+
+    def argv(self) -> list[str]:
+        """The ssh command line: a list, never a shell string, and never a secret."""
+        target = self.target
+        args = [self.ssh, "-M", "-S", target.control_path]
+        if self.config_file:
+            args += ["-F", self.config_file]
+        args += [
+            "-o",
+            f"ControlPersist={target.persist}",
+            "-o",
+            "ServerAliveInterval=30",
+            "-o",
+            f"ConnectTimeout={max(1, min(int(self.connect_timeout), 60))}",
+            "-fN",
+        ]
+        if target.explicit_port is not None:
+            args += ["-p", str(target.explicit_port)]
+        if target.explicit_user is not None:
+            args += ["-l", target.explicit_user]
+        for key, value in target.ssh_options:
+            args += ["-o", f"{key}={value}"]
+        args += ["--", target.destination]
+        return args
+
+    # ---- control ---------------------------------------------------------------
+
+    def start(self) -> asyncio.Task[None]:
+        """Start the login in the background (idempotent while one is under way)."""
+        if self._task is None or self._task.done():
+            self._cancelled = False
+            self._refused_hostkey = False
+            self.reason = None
+            self.message = ""
+            self._set(State.STARTING)
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        return self._task
+
+    async def answer(self, response: str, prompt_id: int | None = None) -> None:
+        """Pass ``response`` to the pending prompt. It is not kept anywhere."""
+        if self.state is not State.PROMPTING or self.prompt is None or not self._answers.empty():
+            raise NoPrompt(f"{self.name} is not waiting for an answer")
+        if prompt_id is not None and prompt_id != self.prompt_id:
+            raise NoPrompt(f"that prompt of {self.name} was already answered")
+        if not isinstance(response, str):
+            raise InvalidInput("response must be a string")
+        if len(response) > _MAX_RESPONSE or re.search(r"[\x00-\x1f\x7f]", response):
+            raise InvalidInput("response must be one line of printable text")
+        if self.prompt.kind is PromptKind.HOSTKEY:
+            word = response.strip()
+            if word.lower() not in ("yes", "no") and not word.startswith("SHA256:"):
+                raise InvalidInput("answer 'yes' or 'no' to a host key question")
+            response = word.lower() if word.lower() in ("yes", "no") else word
+            self._refused_hostkey = response == "no"
+        elif not response and self.prompt.kind is not PromptKind.OTHER:
+            raise InvalidInput("the answer is empty")
+        self._answers.put_nowait(response)
+        del response
+
+    async def cancel(self) -> None:
+        """Stop a login under way; no ssh child is left behind."""
+        task = self._task
+        if task is None or task.done():
+            return
+        self._cancelled = True
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def wait(self, timeout: float | None = None) -> State:
+        """Wait until the login is over (connected, failed or disconnected)."""
+
+        async def settled() -> State:
+            while self.state not in _TERMINAL:
+                await self.changed()
+            return self.state
+
+        return await asyncio.wait_for(settled(), timeout)
+
+    async def changed(self) -> None:
+        """Return at the next state change."""
+        await self._changed.wait()
+
+    def adopt(self, pid: int) -> None:
+        """Take over a master that already runs on the control path."""
+        self.master_pid = pid
+        self.since = self.since or time.time()
+        self.message = ""
+        self.reason = None
+        self._set(State.CONNECTED)
+
+    def mark_disconnected(self, message: str) -> None:
+        self.master_pid = None
+        self.since = None
+        self.message = message
+        self._set(State.DISCONNECTED)
+
+    # ---- internals -------------------------------------------------------------
+
+    def _set(self, state: State, prompt: Prompt | None = None) -> None:
+        self.state = state
+        self.prompt = prompt
+        self.updated = time.time()
+        self.version += 1
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+        if self.on_change is not None:
+            self.on_change(self)
+
+    def _fail(self, reason: Reason, message: str) -> None:
+        self.reason = reason
+        self.message = message
+        self._set(State.FAILED)
+
+    async def _run(self) -> None:
+        try:
+            await self._login()
+        except _Finished:
+            pass
+        except asyncio.CancelledError:
+            await self._dispose(kill=True)
+            await self._stop_orphan_master()
+            self._fail(Reason.CANCELLED, "Cancelled")
+        except Exception as exc:  # a bug or an OS error must not leave a child behind
+            await self._dispose(kill=True)
+            self._fail(Reason.ERROR, f"{type(exc).__name__}: {exc}")
+        finally:
+            self._drain_answers()
+
+    def _drain_answers(self) -> None:
+        while not self._answers.empty():
+            self._answers.get_nowait()
+
+    async def _login(self) -> None:
+        path = self.target.control_path
+        existing = await asyncio.to_thread(mux.status, path)
+        if existing.liveness is mux.Liveness.ALIVE and existing.pid is not None:
+            self.adopt(existing.pid)
+            return
+        if existing.liveness is mux.Liveness.STALE:
+            await asyncio.to_thread(mux.remove_stale, path)
+        if shutil.which(self.ssh) is None:
+            self._fail(Reason.SSH_MISSING, f"The OpenSSH client ({self.ssh}) is not installed")
+            return
+        await asyncio.to_thread(controlpath.ensure_dir, path)
+        env = {key: value for key, value in os.environ.items() if not key.startswith("SSH_ASKPASS")}
+        env.update({"LC_ALL": "C", "LANG": "C", "TERM": "dumb"})
+        env.pop("DISPLAY", None)
+        argv = self.argv()
+        child: pexpect.spawn = await asyncio.to_thread(
+            pexpect.spawn,
+            argv[0],
+            argv[1:],
+            env=env,
+            encoding="utf-8",
+            codec_errors="replace",
+            echo=False,
+            ignore_sighup=True,
+            dimensions=(24, 200),
+        )
+        child.ptyproc.delayafterclose = 0
+        self._child = child
+        output = await self._converse(child)
+        await self._dispose(kill=False)
+        await self._finish(output)
+
+    async def _converse(self, child: pexpect.spawn) -> str:
+        """Read ssh's output, answering prompts, until ssh exits. Returns what it said last."""
+        patterns: list[Any] = [pexpect.EOF, pexpect.TIMEOUT, re.compile(r".+", re.S)]
+        pending = ""  # output since the last answer: where the next prompt is looked for
+        transcript = ""  # everything, for the failure message (never holds a response)
+        asked: list[Prompt] = []  # prompts of this round; one asked again = wrong answer
+        last_progress = time.monotonic()
+        prompt_since = 0.0
+        while True:
+            index = await child.expect(patterns, timeout=_SETTLE, async_=True)
+            now = time.monotonic()
+            if index == 0:
+                transcript += child.before if isinstance(child.before, str) else ""
+                return transcript
+            if index == 2:
+                pending += child.after
+                transcript = (transcript + child.after)[-8192:]
+                last_progress = now
+                if self.state is State.PROMPTING and clean(child.after).strip():
+                    # ssh said more after the prompt (e.g. a Duo push notice): re-read it.
+                    self._set(State.VERIFYING)
+                continue
+            if self.state is State.PROMPTING:
+                if not self._answers.empty():
+                    response = self._answers.get_nowait()
+                    await asyncio.to_thread(child.sendline, response)
+                    del response
+                    pending = ""
+                    last_progress = now
+                    self._set(State.VERIFYING)
+                elif now - prompt_since > self.prompt_timeout:
+                    await self._dispose(kill=True)
+                    self._fail(
+                        Reason.TIMEOUT,
+                        f"Nobody answered the prompt within {int(self.prompt_timeout)} s",
+                    )
+                    raise _Finished
+                continue
+            prompt = classify(pending)
+            if prompt is not None:
+                if any(is_same_question(prompt, earlier) for earlier in asked):
+                    self.message = _WRONG.get(asked[-1].kind, "Not accepted — try again")
+                    asked = []
+                elif asked:
+                    self.message = ""
+                asked.append(prompt)
+                self.prompt_id += 1
+                prompt_since = now
+                self._set(State.PROMPTING, prompt)
+                continue
+            if now - last_progress > self.connect_timeout:
+                await self._dispose(kill=True)
+                if self.state is State.STARTING:
+                    self._fail(
+                        Reason.UNREACHABLE,
+                        f"No answer from {self.target.hostname} within "
+                        f"{int(self.connect_timeout)} s",
+                    )
+                else:
+                    self._fail(Reason.TIMEOUT, "The server did not finish the login in time")
+                raise _Finished
+
+    async def _finish(self, output: str) -> None:
+        child = self._child
+        status = child.exitstatus if child is not None else None
+        lines = [
+            line
+            for line in clean(output).split("\n")
+            if not _NOISE.match(line) and not is_prompt_line(line)
+        ]
+        tail = "\n".join(lines[-_TAIL_LINES:]).strip()
+        if status == 0:
+            pid = await self._await_master()
+            if pid is not None:
+                self.since = time.time()
+                self.prompt = None
+                self.reason = None
+                self.message = ""
+                self.master_pid = pid
+                self._set(State.CONNECTED)
+                return
+            self._fail(Reason.ERROR, tail or "ssh exited but no master answers on the socket")
+            return
+        host = self.target.hostname
+        if _HOSTKEY_CHANGED.search(output):
+            self._fail(Reason.HOSTKEY_CHANGED, f"Host key changed for {host}: {tail}")
+        elif _HOSTKEY_FAILED.search(output):
+            reason = Reason.HOSTKEY_REJECTED
+            message = "Host key rejected" if self._refused_hostkey else tail
+            self._fail(reason, message)
+        elif _DENIED.search(output):
+            self._fail(Reason.AUTH_FAILED, f"Login refused by {host}: {tail}")
+        elif _UNREACHABLE.search(output):
+            self._fail(Reason.UNREACHABLE, f"Cannot reach {host}: {tail}")
+        else:
+            self._fail(Reason.ERROR, tail or f"ssh exited with status {status}")
+
+    async def _await_master(self) -> int | None:
+        """The forked master's pid; the socket is bound before ssh forks, so this is quick."""
+        for _ in range(20):
+            pid = await asyncio.to_thread(mux.alive, self.target.control_path)
+            if pid is not None:
+                return pid
+            await asyncio.sleep(0.05)
+        return None
+
+    async def _dispose(self, *, kill: bool) -> None:
+        """Reap the foreground ssh (killing it and its group first when asked)."""
+        child = self._child
+        if child is None:
+            return
+        if kill:
+            await asyncio.to_thread(_terminate_group, child)
+        waiter = getattr(child, "async_pw_transport", None)
+        if waiter is not None:
+            # The read transport owns the pty fd: close through it, then let its
+            # connection_lost (which closes the spawn) run before reaping.
+            waiter[1].close()
+            child.async_pw_transport = None
+            for _ in range(3):
+                await asyncio.sleep(0)
+        await asyncio.to_thread(_close_quietly, child)
+
+    async def _stop_orphan_master(self) -> None:
+        """A cancel racing a successful login may leave a fresh master: stop it."""
+        path = self.target.control_path
+        if self.master_pid is None and await asyncio.to_thread(mux.alive, path) is not None:
+            with contextlib.suppress(OSError, mux.MuxError):
+                await asyncio.to_thread(mux.stop, path)
+
+
+class _Finished(Exception):
+    """The session already recorded its outcome."""
+
+
+def _close_quietly(child: pexpect.spawn) -> None:
+    with contextlib.suppress(Exception):
+        child.close(force=True)

@@ -1,0 +1,313 @@
+"""The engine against the asyncssh prompt server: each site's prompts, real OpenSSH client."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+from procs import cmdlines, ssh_processes
+
+from hy2fa_lab.core import mux
+from hy2fa_lab.core.errors import Hy2faError, InvalidInput, NoPrompt
+from hy2fa_lab.core.manager import Manager, Settings
+from hy2fa_lab.core.session import MasterSession
+from hy2fa_lab.core.types import PromptKind, Reason, State
+from hy2fa_lab.demo import sshserver
+
+SECRET = pyotp.random_base32()
+PASSWORD = "correct horse battery staple"
+ALIAS = "promptsrv"
+
+
+def _code() -> str:
+    return pyotp.TOTP(SECRET).now()
+
+
+def _otp_ok(answer: str) -> bool:
+    return pyotp.TOTP(SECRET).verify(answer, valid_window=1)
+
+
+def _wrong_code() -> str:
+    now = int(_code())
+    return f"{(now + 500000) % 1000000:06d}"
+
+
+def write_client_config(directory: Path, port: int) -> Path:
+    """A client config that never touches the machine's ~/.ssh."""
+    config = directory / "ssh_config"
+    config.write_text(
+        f"Host {ALIAS}\n"
+        "  HostName 127.0.0.1\n"
+        f"  Port {port}\n"
+        "  User tester\n"
+        f"  UserKnownHostsFile {directory}/known_hosts\n"
+        "  StrictHostKeyChecking no\n"
+        "  PreferredAuthentications keyboard-interactive\n"
+        "  LogLevel ERROR\n"
+    )
+    return config
+
+
+def make_manager(directory: Path, port: int, **settings: Any) -> Manager:
+    config = write_client_config(directory, port)
+    return Manager(Settings(ssh_config=str(config), control_path=f"{directory}/%C", **settings))
+
+
+async def next_prompt(session: MasterSession, after: int, timeout: float = 20) -> Any:
+    """Wait for a prompt newer than ``after``; fail if the session settles instead."""
+
+    async def wait() -> Any:
+        while not (session.state is State.PROMPTING and session.prompt_id > after):
+            if session.state in (State.CONNECTED, State.FAILED, State.DISCONNECTED):
+                raise AssertionError(f"settled as {session.state}: {session.message}")
+            await session.changed()
+        return session.prompt
+
+    return await asyncio.wait_for(wait(), timeout)
+
+
+async def answer_all(session: MasterSession, answers: list[str], after: int = 0) -> list[Any]:
+    """Answer each prompt newer than ``after`` in turn; returns the prompts seen."""
+    prompts = []
+    for response in answers:
+        prompts.append(await next_prompt(session, after))
+        after = session.prompt_id
+        await session.answer(response)
+    return prompts
+
+
+def run_through(config: str, path: str, *command: str) -> str:
+    result = subprocess.run(
+        ["ssh", "-F", config, "-S", path, "-o", "BatchMode=yes", ALIAS, *command],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=True,
+    )
+    return result.stdout
+
+
+@pytest.fixture
+def server(prompt_server: Callable[..., Any]) -> Callable[..., Any]:
+    return prompt_server
+
+
+async def test_sigma2_otp_then_password_connects_and_serves_commands(
+    server: Callable[..., Any], short_tmp: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    srv = server(sshserver.sigma2(_otp_ok, PASSWORD))
+    manager = make_manager(short_tmp, srv.port)
+    session = await manager.connect(ALIAS)
+    code = _code()
+    prompts = await answer_all(session, [code, PASSWORD])
+    assert await session.wait(20) is State.CONNECTED, session.message
+    assert [p.kind for p in prompts] == [PromptKind.OTP, PromptKind.PASSWORD]
+    assert prompts[0].text == "(tester@127.0.0.1) One-time password (OATH) for `tester': "
+    assert prompts[1].text == "(tester@127.0.0.1) Password: "
+    path = session.target.control_path
+    assert mux.alive(path) == session.master_pid
+    assert Path(path).stat().st_mode & 0o077 == 0
+    config = manager.settings.ssh_config
+    assert config is not None
+    assert run_through(config, path, "echo", "through-the-socket").strip() == "through-the-socket"
+    # The secrets are nowhere: not in the API view, the logs, or any process's argv.
+    view = repr(session.to_json())
+    everything = " ".join(" ".join(argv) for argv in cmdlines().values())
+    for secret in (code, PASSWORD):
+        assert secret not in view
+        assert secret not in caplog.text
+        assert secret not in everything
+    await manager.disconnect(session.name)
+    assert session.state is State.DISCONNECTED
+    assert mux.alive(path) is None
+    assert ssh_processes(path) == {}
+
+
+async def test_wrong_code_then_right_code(server: Callable[..., Any], short_tmp: Path) -> None:
+    srv = server(sshserver.totp(SECRET))
+    manager = make_manager(short_tmp, srv.port)
+    session = await manager.connect(ALIAS)
+    first = await next_prompt(session, 0)
+    assert first.kind is PromptKind.OTP
+    await session.answer(_wrong_code())
+    second = await next_prompt(session, session.prompt_id)
+    assert second.kind is PromptKind.OTP
+    assert session.message == "Wrong code — try again"
+    await session.answer(_code())
+    assert await session.wait(20) is State.CONNECTED
+    await manager.disconnect(session.name)
+
+
+async def test_three_wrong_codes_fail_with_auth_failed(
+    server: Callable[..., Any], short_tmp: Path
+) -> None:
+    srv = server(sshserver.totp(SECRET))
+    manager = make_manager(short_tmp, srv.port)
+    session = await manager.connect(ALIAS)
+    await answer_all(session, [_wrong_code()] * 3)
+    assert await session.wait(20) is State.FAILED
+    assert session.reason is Reason.AUTH_FAILED
+    assert "Permission denied" in session.message
+    assert ssh_processes(session.target.control_path) == {}
+
+
+async def test_duo_menu_passcode_and_push(server: Callable[..., Any], short_tmp: Path) -> None:
+    srv = server(sshserver.duo("424242"))
+    manager = make_manager(short_tmp, srv.port)
+    session = await manager.connect(ALIAS)
+    prompt = await next_prompt(session, 0)
+    assert prompt.kind is PromptKind.DUO
+    assert "Duo two-factor login" in prompt.text
+    assert prompt.options and "Duo Push" in prompt.options[0]
+    await session.answer("1")  # option 1: a push, approved by the script after a moment
+    assert await session.wait(20) is State.CONNECTED, session.message
+    await manager.disconnect(session.name)
+
+    session = await manager.connect(ALIAS)
+    await answer_all(session, ["424242"])
+    assert await session.wait(20) is State.CONNECTED, session.message
+    await manager.disconnect(session.name)
+
+
+async def test_nersc_password_plus_otp(server: Callable[..., Any], short_tmp: Path) -> None:
+    srv = server(sshserver.nersc(PASSWORD, _otp_ok))
+    manager = make_manager(short_tmp, srv.port)
+    session = await manager.connect(ALIAS)
+    prompts = await answer_all(session, [PASSWORD + _code()])
+    assert prompts[0].text.endswith("Password + OTP: ")
+    assert prompts[0].kind is PromptKind.PASSWORD
+    assert await session.wait(20) is State.CONNECTED
+    await manager.disconnect(session.name)
+
+
+async def test_tacc_banner_is_not_a_prompt(server: Callable[..., Any], short_tmp: Path) -> None:
+    srv = server(sshserver.tacc(PASSWORD, _otp_ok))
+    manager = make_manager(short_tmp, srv.port, prompt_timeout=30)
+    session = await manager.connect(ALIAS)
+    prompts = await answer_all(session, [PASSWORD, _code()])
+    assert [p.kind for p in prompts] == [PromptKind.PASSWORD, PromptKind.OTP]
+    assert prompts[0].text == "(tester@127.0.0.1) Password: "
+    assert prompts[1].text == "(tester@127.0.0.1) TACC Token Code: "
+    assert await session.wait(20) is State.CONNECTED
+    await manager.disconnect(session.name)
+
+
+async def test_unanswered_prompt_times_out_and_leaves_no_child(
+    server: Callable[..., Any], short_tmp: Path
+) -> None:
+    srv = server(sshserver.totp(SECRET))
+    manager = make_manager(short_tmp, srv.port, prompt_timeout=1.5)
+    session = await manager.connect(ALIAS)
+    await next_prompt(session, 0)
+    child = session.child_pid
+    assert child is not None
+    assert await session.wait(20) is State.FAILED
+    assert session.reason is Reason.TIMEOUT
+    assert child not in cmdlines()
+    assert ssh_processes(session.target.control_path) == {}
+
+
+async def test_cancel_while_prompting(server: Callable[..., Any], short_tmp: Path) -> None:
+    srv = server(sshserver.totp(SECRET))
+    manager = make_manager(short_tmp, srv.port)
+    session = await manager.connect(ALIAS)
+    await next_prompt(session, 0)
+    await manager.disconnect(session.name)
+    assert session.state is State.FAILED
+    assert session.reason is Reason.CANCELLED
+    assert ssh_processes(session.target.control_path) == {}
+    with pytest.raises(NoPrompt):
+        await session.answer("123456")
+
+
+async def test_concurrent_connects_share_one_ssh_child(
+    server: Callable[..., Any], short_tmp: Path
+) -> None:
+    srv = server(sshserver.totp(SECRET))
+    manager = make_manager(short_tmp, srv.port)
+    first, second = await asyncio.gather(manager.connect(ALIAS), manager.connect(ALIAS))
+    assert first is second
+    await next_prompt(first, 0)
+    assert len(ssh_processes(first.target.control_path)) == 1
+    await first.answer(_code())
+    assert await first.wait(20) is State.CONNECTED
+    # Asked again once connected: the live master is returned, nothing is spawned.
+    third = await manager.connect(ALIAS)
+    assert third is first and third.state is State.CONNECTED
+    assert list(ssh_processes(first.target.control_path)) == [first.master_pid]
+    await manager.disconnect(first.name)
+
+
+async def test_a_new_manager_discovers_the_running_master(
+    server: Callable[..., Any], short_tmp: Path
+) -> None:
+    srv = server(sshserver.totp(SECRET))
+    manager = make_manager(short_tmp, srv.port)
+    session = await manager.connect(ALIAS)
+    await answer_all(session, [_code()])
+    assert await session.wait(20) is State.CONNECTED
+    later = make_manager(short_tmp, srv.port)
+    found = await later.discover()
+    assert [s.name for s in found] == [ALIAS]
+    assert found[0].state is State.CONNECTED
+    assert found[0].master_pid == session.master_pid
+    await later.disconnect(ALIAS)
+    assert mux.alive(session.target.control_path) is None
+    await manager.refresh()
+    assert session.state is State.DISCONNECTED
+
+
+async def test_bad_answers_change_nothing(server: Callable[..., Any], short_tmp: Path) -> None:
+    srv = server(sshserver.totp(SECRET))
+    manager = make_manager(short_tmp, srv.port)
+    session = await manager.connect(ALIAS)
+    await next_prompt(session, 0)
+    before = session.prompt_id
+    for bad in ["", "12\n34", "x" * 2000]:
+        with pytest.raises(InvalidInput):
+            await session.answer(bad)
+    with pytest.raises(NoPrompt):
+        await session.answer(_code(), prompt_id=before + 7)
+    assert session.state is State.PROMPTING and session.prompt_id == before
+    await session.answer(_code(), prompt_id=before)
+    assert await session.wait(20) is State.CONNECTED
+    await manager.disconnect(session.name)
+
+
+async def test_unreachable_host(short_tmp: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    manager = make_manager(short_tmp, port)
+    session = await manager.connect(ALIAS)
+    assert await session.wait(20) is State.FAILED
+    assert session.reason is Reason.UNREACHABLE
+    assert "Connection refused" in session.message
+
+
+async def test_bad_targets_are_refused_before_ssh_runs(short_tmp: Path) -> None:
+    manager = make_manager(short_tmp, 22)
+    for bad in ["-oProxyCommand=touch /tmp/pwned", "two words", ""]:
+        with pytest.raises(InvalidInput):
+            await manager.connect(bad)
+    with pytest.raises(InvalidInput):
+        await manager.connect(ALIAS, port=0)
+    with pytest.raises(InvalidInput):
+        await manager.connect(ALIAS, persist="forever")
+    assert manager.sessions() == []
+
+
+async def test_missing_ssh_is_reported(short_tmp: Path) -> None:
+    manager = make_manager(short_tmp, 22, ssh=str(short_tmp / "no-such-ssh"))
+    with pytest.raises(Hy2faError) as info:
+        await manager.connect(ALIAS)
+    assert info.value.reason == "ssh_missing"
