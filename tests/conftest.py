@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from hy2fa_lab.core import mux
 from hy2fa_lab.demo.sshserver import PromptScript, ServerThread
 
 try:  # tests/ may or may not be a package
@@ -18,12 +22,26 @@ except ImportError:
     from sshd_fixture import RealSshd, missing_requirements  # type: ignore[no-redef]
 
 
+def stop_masters_under(path: Path) -> list[str]:
+    """Stop every ControlMaster whose socket lives under ``path``; returns their paths."""
+    stopped = []
+    for candidate in path.rglob("*"):
+        with contextlib.suppress(OSError):
+            if stat.S_ISSOCK(candidate.lstat().st_mode):
+                with contextlib.suppress(OSError, mux.MuxError):
+                    if mux.stop(str(candidate)):
+                        stopped.append(str(candidate))
+    return stopped
+
+
 @pytest.fixture
 def short_tmp() -> Iterator[Path]:
+    """A short /tmp dir (socket paths must fit); masters left in it are stopped afterwards."""
     path = Path(tempfile.mkdtemp(prefix="hy2fa-", dir="/tmp"))
     try:
         yield path
     finally:
+        stop_masters_under(path)
         shutil.rmtree(path, ignore_errors=True)
 
 
@@ -50,10 +68,13 @@ def real_sshd() -> Iterator[RealSshd]:
     """A fresh OpenSSH sshd (publickey + pam_google_authenticator) per test (starts in ~40 ms).
 
     Its files live in their own short /tmp dir; ``real_sshd.write_client_config(path)`` writes a
-    client config for ``Host fixture``. Skipped where it cannot run (needs root and unshare).
+    client config for ``Host fixture``. Skipped on a developer machine where it cannot run
+    (needs root and unshare); under CI that is a failure, since CI installs everything.
     """
     reason = missing_requirements()
     if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"the real sshd fixture cannot run in CI: {reason}")
         pytest.skip(reason)
     path = Path(tempfile.mkdtemp(prefix="hy2fa-", dir="/tmp"))
     sshd = RealSshd(path)

@@ -53,6 +53,20 @@ _WRONG = {
 _TERMINAL = (State.CONNECTED, State.FAILED, State.DISCONNECTED)
 
 
+def _hostkey_changed_message(host: str, lines: list[str]) -> str:
+    """ssh's warning, kept to what a person needs: what changed, the new key, where the old is."""
+    keep = [
+        line.strip("@ ").strip()
+        for line in lines
+        if re.search(
+            r"IDENTIFICATION HAS CHANGED|SHA256:|fingerprint for|Offending|"
+            r"Host key verification failed",
+            line,
+        )
+    ]
+    return f"Host key changed for {host}: " + "\n".join(keep)
+
+
 def _iso(timestamp: float | None) -> str | None:
     if timestamp is None:
         return None
@@ -310,6 +324,7 @@ class MasterSession:
             dimensions=(24, 200),
         )
         child.ptyproc.delayafterclose = 0
+        child.delaybeforesend = None  # pexpect's 50 ms pause per answer buys nothing here
         self._child = child
         output = await self._converse(child)
         await self._dispose(kill=False)
@@ -400,7 +415,7 @@ class MasterSession:
             return
         host = self.target.hostname
         if _HOSTKEY_CHANGED.search(output):
-            self._fail(Reason.HOSTKEY_CHANGED, f"Host key changed for {host}: {tail}")
+            self._fail(Reason.HOSTKEY_CHANGED, _hostkey_changed_message(host, lines))
         elif _HOSTKEY_FAILED.search(output):
             reason = Reason.HOSTKEY_REJECTED
             message = "Host key rejected" if self._refused_hostkey else tail
@@ -450,6 +465,11 @@ class _Finished(Exception):
     """The session already recorded its outcome."""
 
 
-def _close_quietly(child: pexpect.spawn) -> None:
+def _close_quietly(child: pexpect.spawn, grace: float = 5.0) -> None:
+    """Let ssh exit on its own first: closing early would signal it and lose its exit status."""
+    deadline = time.monotonic() + grace
+    with contextlib.suppress(Exception):
+        while child.isalive() and time.monotonic() < deadline:
+            time.sleep(0.02)
     with contextlib.suppress(Exception):
         child.close(force=True)

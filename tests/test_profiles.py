@@ -1,0 +1,225 @@
+"""Cluster profiles and their resolution through ``ssh -G`` (the user's ssh config is honoured)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from hy2fa_lab.core import controlpath
+from hy2fa_lab.core.errors import Hy2faError, InvalidInput
+from hy2fa_lab.core.profiles import BUILTIN_CLUSTERS, load_profiles, resolve
+from hy2fa_lab.core.sshconfig import config_hosts, ssh_g
+
+REQUIRED = {
+    "saga",
+    "fram",
+    "betzy",
+    "olivia",
+    "narval",
+    "rorqual",
+    "fir",
+    "nibi",
+    "trillium",
+    "perlmutter",
+}
+
+
+@pytest.fixture
+def ssh_config(short_tmp: Path) -> Path:
+    included = short_tmp / "more.conf"
+    included.write_text("Host included-one\n  HostName 10.0.0.9\n")
+    config = short_tmp / "config"
+    config.write_text(
+        "# my clusters\n"
+        "Host saga\n  HostName login-3.saga.sigma2.no\n  User ola\n"
+        "Host lab lab2 *.wild !neg\n  HostName 127.0.0.1\n  Port 2222\n"
+        "Host shared\n  HostName shared.example.org\n"
+        f"  ControlPath {short_tmp}/mine-%r@%h\n"
+        "Host viajump\n  HostName inner.example.org\n  ProxyJump bastion.example.org\n"
+        f"Include {included}\n"
+        "Host *\n  ServerAliveInterval 60\n"
+    )
+    return config
+
+
+def test_builtin_table_has_the_required_clusters() -> None:
+    assert set(BUILTIN_CLUSTERS) >= REQUIRED
+    for profile in BUILTIN_CLUSTERS.values():
+        assert profile.host and "." in profile.host
+        assert profile.asks and profile.docs.startswith("https://")
+    assert BUILTIN_CLUSTERS["saga"].host == "saga.sigma2.no"
+    assert BUILTIN_CLUSTERS["narval"].host == "narval.alliancecan.ca"
+    assert BUILTIN_CLUSTERS["perlmutter"].host == "perlmutter.nersc.gov"
+
+
+def test_config_hosts_lists_concrete_aliases_and_follows_include(ssh_config: Path) -> None:
+    assert config_hosts(str(ssh_config)) == [
+        "saga",
+        "lab",
+        "lab2",
+        "shared",
+        "viajump",
+        "included-one",
+    ]
+    assert config_hosts(str(ssh_config.with_name("missing"))) == []
+
+
+def test_ssh_config_aliases_join_and_override_builtins(ssh_config: Path) -> None:
+    profiles = load_profiles(config_file=str(ssh_config))
+    assert profiles["lab"].source == "ssh_config" and profiles["lab"].host == "lab"
+    assert profiles["saga"].host == "saga"  # the user's alias is what ssh is given
+    assert profiles["saga"].label == BUILTIN_CLUSTERS["saga"].label  # description kept
+    assert profiles["fram"] == BUILTIN_CLUSTERS["fram"]
+    without = load_profiles(include_ssh_config_hosts=False, config_file=str(ssh_config))
+    assert "lab" not in without and without["saga"] == BUILTIN_CLUSTERS["saga"]
+
+
+def test_configured_clusters_are_checked_and_win(ssh_config: Path) -> None:
+    profiles = load_profiles(
+        {
+            "mine": {"host": "login.example.org", "port": 2022, "user": "me", "persist": "10m"},
+            "saga": {"user": "kari", "ssh_options": {"ServerAliveInterval": 15}},
+        },
+        config_file=str(ssh_config),
+    )
+    mine = profiles["mine"]
+    assert (mine.host, mine.port, mine.user, mine.persist) == (
+        "login.example.org",
+        2022,
+        "me",
+        "600s",
+    )
+    assert mine.source == "config"
+    assert profiles["saga"].host == "saga.sigma2.no"  # built-in values fill the gaps
+    assert profiles["saga"].ssh_options == (("ServerAliveInterval", "15"),)
+
+
+@pytest.mark.parametrize(
+    ("clusters", "message"),
+    [
+        ({"x": {}}, "needs a host"),
+        ({"x": {"host": "-oProxyCommand=evil"}}, "must not start with '-'"),
+        ({"x": {"host": "h", "port": 0}}, "port"),
+        ({"x": {"host": "h", "persist": "soon"}}, "persist"),
+        ({"x": {"host": "h", "colour": "red"}}, "unknown settings"),
+        ({"x": {"host": "h", "ssh_options": {"ProxyCommand": "nc %h %p"}}}, "cannot be set"),
+        ({"bad name": {"host": "h"}}, "whitespace"),
+        ({"x": {"host": "h", "user": "a b"}}, "whitespace"),
+    ],
+)
+def test_bad_cluster_config_is_refused(clusters: dict, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        load_profiles(clusters, include_ssh_config_hosts=False)
+
+
+def test_builtin_resolves_with_the_default_template(short_tmp: Path) -> None:
+    empty = short_tmp / "empty"
+    empty.write_text("")
+    target = resolve(
+        "fram", profiles=BUILTIN_CLUSTERS, user="ola", config_file=str(empty), persist="2h"
+    )
+    assert (target.name, target.destination, target.hostname) == (
+        "fram",
+        "fram.sigma2.no",
+        "fram.sigma2.no",
+    )
+    assert (target.user, target.port, target.persist) == ("ola", 22, "7200s")
+    assert target.explicit_user == "ola" and target.explicit_port is None
+    assert target.control_path == os.path.expanduser("~/.ssh/cm-ola@fram.sigma2.no:22")
+
+
+def test_alias_settings_come_from_ssh(ssh_config: Path) -> None:
+    profiles = load_profiles(config_file=str(ssh_config))
+    target = resolve(
+        "lab",
+        profiles=profiles,
+        config_file=str(ssh_config),
+        control_path_template="/tmp/t/%r@%h:%p",
+    )
+    expected_user = ssh_g("lab", config_file=str(ssh_config))["user"]
+    assert (target.hostname, target.port, target.user) == ("127.0.0.1", 2222, expected_user)
+    assert target.control_path == f"/tmp/t/{expected_user}@127.0.0.1:2222"
+    assert target.explicit_port is None  # ssh reads the port from the config itself
+
+
+def test_a_controlpath_in_the_users_ssh_config_wins(ssh_config: Path, short_tmp: Path) -> None:
+    profiles = load_profiles(config_file=str(ssh_config))
+    target = resolve(
+        "shared",
+        profiles=profiles,
+        user="u1",
+        config_file=str(ssh_config),
+        control_path_template="/tmp/never/%C",
+    )
+    assert target.control_path == f"{short_tmp}/mine-u1@shared.example.org"
+
+
+def test_proxyjump_targets_take_sshs_own_expansion(ssh_config: Path) -> None:
+    profiles = load_profiles(config_file=str(ssh_config))
+    target = resolve(
+        "viajump", profiles=profiles, config_file=str(ssh_config), control_path_template="/tmp/%C"
+    )
+    theirs = ssh_g("viajump", config_file=str(ssh_config), options=[("ControlPath", "/tmp/%C")])[
+        "controlpath"
+    ]
+    assert target.control_path == theirs
+
+
+def test_plain_host_names_work_and_explicit_values_win(short_tmp: Path) -> None:
+    empty = short_tmp / "empty"
+    empty.write_text("")
+    target = resolve(
+        "login.example.org",
+        profiles=BUILTIN_CLUSTERS,
+        user="me",
+        port=2200,
+        ssh_options=[("ServerAliveInterval", "5")],
+        control_path_template=f"{short_tmp}/%r@%h:%p",
+        config_file=str(empty),
+    )
+    assert target.name == "login.example.org"
+    assert (target.user, target.port, target.explicit_port) == ("me", 2200, 2200)
+    assert target.control_path == f"{short_tmp}/me@login.example.org:2200"
+    assert target.ssh_options == (("ServerAliveInterval", "5"),)
+    assert target.persist == "3600s"
+
+
+def test_long_control_paths_fall_back_to_a_hash(short_tmp: Path) -> None:
+    empty = short_tmp / "empty"
+    empty.write_text("")
+    host = "node-with-a-long-name.department-of-something.example-university.edu"
+    target = resolve(
+        host,
+        profiles={},
+        user="someone.long",
+        config_file=str(empty),
+        control_path_template=f"{short_tmp}/cm-%r@%h:%p",
+    )
+    assert controlpath.fits(target.control_path)
+    assert os.path.basename(target.control_path).startswith("cm-")
+    assert len(os.path.basename(target.control_path)) == 43
+
+
+@pytest.mark.parametrize(
+    ("target", "kwargs", "message"),
+    [
+        ("-oProxyCommand=x", {}, "must not start with '-'"),
+        ("host name", {}, "whitespace"),
+        ("saga", {"user": "-l"}, "must not start"),
+        ("saga", {"port": 99999}, "port"),
+        ("saga", {"persist": "forever"}, "persist"),
+        ("saga", {"ssh_options": [("ControlMaster", "no")]}, "cannot be set"),
+        ("saga", {"ssh_options": [("Bad Key", "x")]}, "option name"),
+    ],
+)
+def test_bad_targets_are_refused_before_ssh_runs(target: str, kwargs: dict, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        resolve(target, profiles=BUILTIN_CLUSTERS, ssh="/nonexistent/ssh", **kwargs)
+
+
+def test_missing_ssh_is_reported_as_such() -> None:
+    with pytest.raises(Hy2faError) as caught:
+        resolve("saga", profiles=BUILTIN_CLUSTERS, ssh="/nonexistent/ssh")
+    assert caught.value.reason == "ssh_missing"
