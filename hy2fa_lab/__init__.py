@@ -11,5 +11,11 @@ except ImportError:  # pragma: no cover - only in a tree that was never built
     __version__ = "dev"
 
 
+def _jupyter_server_extension_points() -> list[dict[str, object]]:
+    from .server import Hy2faLab
+
+    return [{"module": "hy2fa_lab.server", "app": Hy2faLab}]
+
+
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
     return [{"src": "labextension", "dest": "hy2fa-lab"}]

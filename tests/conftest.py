@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from hy2fa_lab.core import mux
 from hy2fa_lab.demo.sshserver import PromptScript, ServerThread
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 try:  # tests/ may or may not be a package
     from .sshd_fixture import RealSshd, missing_requirements
 except ImportError:
     from sshd_fixture import RealSshd, missing_requirements  # type: ignore[no-redef]
+
+
+@pytest_asyncio.fixture
+async def jp_asyncio_loop() -> AsyncIterator[asyncio.AbstractEventLoop]:
+    """pytest-jupyter's server must live on the loop pytest-asyncio runs the test in."""
+    yield asyncio.get_running_loop()
 
 
 def stop_masters_under(path: Path) -> list[str]:

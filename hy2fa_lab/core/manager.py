@@ -88,7 +88,12 @@ class Manager:
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Hear every state change of every session; returns an unsubscribe function."""
         self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(listener)
+
+        return unsubscribe
 
     def _notify(self, session: MasterSession) -> None:
         for listener in list(self._listeners):
@@ -109,6 +114,10 @@ class Manager:
             )
             self._sessions[target.control_path] = session
         return session
+
+    def known(self, target: Target) -> MasterSession | None:
+        """The session on ``target``'s control path, if one was started or found."""
+        return self._sessions.get(target.control_path)
 
     async def connect(self, cluster: str, **kwargs: Any) -> MasterSession:
         """Start a login, or join the one under way, or return the live master."""

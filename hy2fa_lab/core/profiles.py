@@ -226,6 +226,7 @@ def resolve(
         ssh_options=option_pairs,
         explicit_user=explicit_user,
         explicit_port=explicit_port,
+        cluster=profile.name,
     )
 
 

@@ -149,7 +149,7 @@ class MasterSession:
             prompt = {**self.prompt.to_json(), "id": self.prompt_id}
         return {
             "name": self.name,
-            "cluster": self.target.name,
+            "cluster": self.target.profile,
             "host": self.target.hostname,
             "user": self.target.user,
             "port": self.target.port,

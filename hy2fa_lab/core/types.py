@@ -76,3 +76,8 @@ class Target:
     ssh_options: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     explicit_user: str | None = None
     explicit_port: int | None = None
+    cluster: str = ""  # the profile it came from; ``name`` may add ``user@``
+
+    @property
+    def profile(self) -> str:
+        return self.cluster or self.name

@@ -1,0 +1,231 @@
+"""Thin REST handlers over the engine's manager (design §7). One class per endpoint.
+
+Bodies are read once and never logged; an answer goes straight to the session and is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import tornado.web
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+
+from .._version import __version__
+from ..core import mux
+from ..core.errors import Hy2faError, InvalidInput, NoPrompt, UnknownCluster
+from ..core.manager import Manager
+from ..core.session import MasterSession
+from ..core.types import State
+
+AUTH_RESOURCE = "hy2fa"
+_NAME = r"(?P<name>[^/]+)"
+
+
+class BadRequest(Hy2faError):
+    reason = "bad_request"
+
+
+def _status_for(error: Hy2faError) -> int:
+    if isinstance(error, BadRequest):
+        return 400
+    if isinstance(error, UnknownCluster):
+        return 404
+    if isinstance(error, NoPrompt):
+        return 409
+    if isinstance(error, InvalidInput):
+        return 422
+    return 502
+
+
+class Hy2faHandler(APIHandler):
+    """Shared plumbing: the manager, JSON replies, engine errors as ``{message, reason}``."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def manager(self) -> Manager:
+        manager: Manager = self.settings["hy2fa_manager"]
+        return manager
+
+    def reply(self, payload: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(payload))
+
+    def fail(self, error: Hy2faError) -> None:
+        self.reply({"message": error.message, "reason": error.reason}, _status_for(error))
+
+    async def guarded(self, work: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await work()
+        except Hy2faError as error:
+            self.fail(error)
+
+    def body(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise BadRequest("The body must be JSON") from None
+        if not isinstance(data, dict):
+            raise BadRequest("The body must be a JSON object")
+        return data
+
+    def session_named(self, name: str) -> MasterSession:
+        return self.manager.get(name)
+
+
+def _string_field(data: dict[str, Any], key: str, *, required: bool = False) -> str | None:
+    value = data.get(key)
+    if value is None:
+        if required:
+            raise BadRequest(f"'{key}' is required")
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"'{key}' must be a string")
+    return value
+
+
+class VersionHandler(Hy2faHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply({"version": __version__})
+
+
+class ClustersHandler(Hy2faHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        async def work() -> None:
+            profiles = await asyncio.to_thread(self.manager.profiles, reload=True)
+            rows = await asyncio.gather(*(self._row(name) for name in profiles))
+            self.reply({"clusters": rows})
+
+        await self.guarded(work)
+
+    async def _row(self, name: str) -> dict[str, Any]:
+        row = self.manager.profiles()[name].to_json()
+        try:
+            target = await self.manager.resolve_async(name)
+        except Hy2faError as error:
+            row.update(state="error", error={"message": error.message, "reason": error.reason})
+            return row
+        session = self.manager.known(target)
+        if session is not None and session.state is not State.IDLE:
+            state = session.state.value
+            pid = session.master_pid
+        else:
+            pid = await asyncio.to_thread(mux.alive, target.control_path)
+            state = State.CONNECTED.value if pid is not None else State.IDLE.value
+        row.update(
+            hostname=target.hostname,
+            user=target.user,
+            port=target.port,
+            control_path=target.control_path,
+            persist=target.persist,
+            state=state,
+            master_pid=pid,
+            connection=target.name,
+        )
+        return row
+
+
+class ConnectionsHandler(Hy2faHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        async def work() -> None:
+            await self.manager.refresh()
+            self.reply({"connections": [s.to_json() for s in self.manager.sessions()]})
+
+        await self.guarded(work)
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self) -> None:
+        async def work() -> None:
+            data = self.body()
+            cluster = _string_field(data, "cluster", required=True)
+            user = _string_field(data, "user")
+            persist = data.get("persist")
+            if persist is not None and not isinstance(persist, (str, int)):
+                raise BadRequest("'persist' must be a string or a number of seconds")
+            unknown = set(data) - {"cluster", "user", "persist"}
+            if unknown:
+                raise BadRequest(f"Unknown fields: {', '.join(sorted(unknown))}")
+            assert cluster is not None
+            profiles = await asyncio.to_thread(self.manager.profiles, reload=True)
+            if cluster not in profiles:
+                raise UnknownCluster(f"No cluster named {cluster!r}")
+            session = await self.manager.connect(
+                cluster, user=user, persist=None if persist is None else str(persist)
+            )
+            status = 200 if session.state is State.CONNECTED else 202
+            self.reply(session.to_json(), status)
+
+        await self.guarded(work)
+
+
+class ConnectionHandler(Hy2faHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        async def work() -> None:
+            self.reply(self.session_named(name).to_json())
+
+        await self.guarded(work)
+
+    @tornado.web.authenticated
+    @authorized
+    async def delete(self, name: str) -> None:
+        async def work() -> None:
+            try:
+                session = self.session_named(name)
+            except UnknownCluster:
+                if name not in await asyncio.to_thread(self.manager.profiles, reload=True):
+                    raise
+                session = self.manager.session_for(await self.manager.resolve_async(name))
+            await self.manager.disconnect_session(session)
+            self.reply(session.to_json())
+
+        await self.guarded(work)
+
+
+class AnswerHandler(Hy2faHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        async def work() -> None:
+            data = self.body()
+            session = self.session_named(name)
+            prompt_id = data.get("prompt_id")
+            if prompt_id is not None and (
+                not isinstance(prompt_id, int) or isinstance(prompt_id, bool)
+            ):
+                raise BadRequest("'prompt_id' must be an integer")
+            response = data.pop("response", None)
+            if not isinstance(response, str):
+                raise BadRequest("'response' is required and must be a string")
+            await session.answer(response, prompt_id)
+            del response
+            self.reply(session.to_json())
+
+        await self.guarded(work)
+
+
+def setup_route_handlers(web_app: tornado.web.Application, manager: Manager) -> None:
+    base_url = web_app.settings["base_url"]
+    web_app.settings["hy2fa_manager"] = manager
+    routes: list[tuple[str, type[Hy2faHandler]]] = [
+        ("hy2fa/version", VersionHandler),
+        ("hy2fa/clusters", ClustersHandler),
+        ("hy2fa/connections", ConnectionsHandler),
+        (f"hy2fa/connections/{_NAME}/answer", AnswerHandler),
+        (f"hy2fa/connections/{_NAME}", ConnectionHandler),
+    ]
+    web_app.add_handlers(".*$", [(url_path_join(base_url, path), cls) for path, cls in routes])
