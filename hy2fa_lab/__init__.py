@@ -11,6 +11,19 @@ except ImportError:  # pragma: no cover - only in a tree that was never built
     __version__ = "dev"
 
 
+from .core.errors import Hy2faError
+from .kernel import ensure, socket_path
+
+__all__ = ["Hy2faError", "__version__", "ensure", "load_ipython_extension", "socket_path"]
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext hy2fa_lab`` registers the ``%hy2fa`` magic."""
+    from .kernel.magic import load_ipython_extension as load
+
+    load(ipython)
+
+
 def _jupyter_server_extension_points() -> list[dict[str, object]]:
     from .server import Hy2faLab
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import getpass
 import json
 import sys
@@ -14,10 +15,13 @@ from typing import Any, TextIO
 
 from ._version import __version__
 from .core import mux, validate
+from .core.controlpath import DEFAULT_TEMPLATE
 from .core.errors import Hy2faError, InvalidInput
-from .core.manager import Manager, Settings
+from .core.managed_config import HostBlock, write_block
+from .core.manager import Manager
 from .core.session import MasterSession
 from .core.types import PromptKind, State, Target
+from .settings import settings_from_jupyter_config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -97,7 +101,6 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument(
         "--prompt-timeout",
         type=float,
-        default=120.0,
         metavar="SECONDS",
         help="give up when a prompt is not answered in this time (default 120)",
     )
@@ -118,17 +121,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     disconnect = commands.add_parser("disconnect", parents=[target_options], help="stop the master")
     disconnect.add_argument("target", help="cluster name or ssh host/alias")
+
+    config_ssh = commands.add_parser(
+        "config-ssh",
+        help="add a managed Host block (ControlMaster, ControlPath) to ~/.ssh/config",
+        description=(
+            "Write a Host block with ControlMaster auto, ControlPath and ControlPersist into "
+            "your ssh config, between marker comments (a backup is kept), so every ssh client "
+            "shares the socket hy2fa opens."
+        ),
+    )
+    config_ssh.add_argument("target", help="cluster name (becomes the Host alias)")
+    config_ssh.add_argument("-l", "--user", help="remote user name")
+    config_ssh.add_argument("--persist", type=_persist, metavar="DURATION", help="ControlPersist")
+    config_ssh.add_argument(
+        "-F", "--ssh-config", metavar="FILE", help="the file to write (default ~/.ssh/config)"
+    )
+    config_ssh.add_argument("--control-path", metavar="TEMPLATE", help="ControlPath template")
     return parser
 
 
 def _manager(args: argparse.Namespace) -> Manager:
-    return Manager(
-        Settings(
-            control_path=getattr(args, "control_path", None),
-            ssh_config=getattr(args, "ssh_config", None),
-            prompt_timeout=getattr(args, "prompt_timeout", 120.0),
-        )
-    )
+    """The Jupyter config's settings (as the server has them), then the flags on top."""
+    settings = settings_from_jupyter_config()
+    overrides: dict[str, Any] = {}
+    for key in ("control_path", "ssh_config", "prompt_timeout"):
+        if getattr(args, key, None) is not None:
+            overrides[key] = getattr(args, key)
+    return Manager(dataclasses.replace(settings, **overrides))
 
 
 def _target(manager: Manager, args: argparse.Namespace) -> Target:
@@ -357,6 +377,27 @@ async def _disconnect(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _config_ssh(args: argparse.Namespace, out: TextIO) -> int:
+    manager = _manager(args)
+    profile = manager.profiles().get(args.target)
+    user = args.user or (profile.user if profile else None)
+    target = manager.resolve(args.target, user=user, persist=args.persist)
+    block = HostBlock(
+        alias=validate.cluster_name(args.target),
+        hostname=target.hostname,
+        persist=target.persist,
+        control_path=manager.settings.control_path or DEFAULT_TEMPLATE,
+        user=user,
+        port=target.port if target.port != 22 else None,
+    )
+    path, backup = write_block(block, args.ssh_config)
+    print(f"{args.target}: wrote a managed Host block to {path}", file=out)
+    if backup:
+        print(f"  previous version kept in {backup}", file=out)
+    print(f"  ssh {args.target} now shares the socket; hy2fa connect {args.target}", file=out)
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
@@ -371,6 +412,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             return _path(args, out)
         if args.command == "disconnect":
             return asyncio.run(_disconnect(args, out))
+        if args.command == "config-ssh":
+            return _config_ssh(args, out)
     except InvalidInput as exc:
         print(f"hy2fa: {exc}", file=sys.stderr)
         return EXIT_USAGE

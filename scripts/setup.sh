@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 want_tests=${1:-}
 packages=(openssh-client python3-venv)
 if [ "$want_tests" = "test" ]; then
-  packages+=(openssh-server libpam-google-authenticator)
+  packages+=(openssh-server libpam-google-authenticator chromium)
 fi
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 

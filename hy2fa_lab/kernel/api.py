@@ -1,0 +1,144 @@
+"""``ensure()`` and ``socket_path()``: what code in a kernel calls before it uses ssh."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+import time
+from typing import TextIO
+
+from ..core import mux, validate
+from ..core.errors import Hy2faError, InvalidInput, UnknownCluster
+from ..core.types import PromptKind
+from .backends import Backend, LocalBackend, ServerUnavailable, View, choose_backend
+
+_POLL = 0.25
+_TERMINAL = ("connected", "failed", "disconnected")
+
+
+def _check(cluster: str, user: str | None, persist: str | int | None, timeout: float) -> None:
+    validate.host(cluster)
+    if user is not None:
+        validate.user(user)
+    if persist is not None:
+        validate.persist(persist)
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
+        raise InvalidInput("timeout must be a positive number of seconds")
+
+
+def _local_path(cluster: str, user: str | None) -> str | None:
+    try:
+        return LocalBackend.shared().control_path(cluster, user)
+    except Hy2faError:
+        return None
+
+
+def socket_path(cluster: str, user: str | None = None) -> str:
+    """The ControlMaster socket of ``cluster``: what ``hy2fa path`` and the server use."""
+    validate.host(cluster)
+    backend = choose_backend()
+    if backend.kind == "server":
+        try:
+            return backend.control_path(cluster, user)
+        except (UnknownCluster, ServerUnavailable):
+            pass
+    return LocalBackend.shared().control_path(cluster, user)
+
+
+def ensure(
+    cluster: str,
+    timeout: float = 300,
+    user: str | None = None,
+    persist: str | int | None = None,
+    *,
+    out: TextIO | None = None,
+) -> str:
+    """Return the socket path of a live master for ``cluster``, logging in first if needed.
+
+    With the server extension, the login runs in the Jupyter server and the code is typed in
+    JupyterLab (dialog or sidebar); without it, the engine runs here and asks with getpass.
+    Raises :class:`Hy2faError` (its ``reason`` says why) on failure or after ``timeout``.
+    """
+    _check(cluster, user, persist, timeout)
+    out = out or sys.stdout
+    persist_text = None if persist is None else str(persist)
+    path = _local_path(cluster, user)
+    if path is not None and mux.alive(path) is not None:
+        return path  # the common case: no HTTP, no ssh, ~0.2 ms
+
+    backend: Backend = choose_backend()
+    try:
+        view = backend.connect(cluster, user, persist_text)
+    except UnknownCluster:
+        if backend.kind != "server":
+            raise
+        backend = LocalBackend.shared()  # a host the server was not told about
+        view = backend.connect(cluster, user, persist_text)
+    return _wait(backend, view, time.monotonic() + timeout, timeout, out)
+
+
+def _wait(backend: Backend, view: View, deadline: float, timeout: float, out: TextIO) -> str:
+    name = view["name"]
+    announced = False
+    answered = 0
+    while True:
+        state = view["state"]
+        if state == "connected":
+            return str(view["control_path"])
+        if state in ("failed", "disconnected"):
+            raise Hy2faError(
+                f"{name}: {view.get('message') or state}", reason=view.get("reason") or state
+            )
+        prompt = view.get("prompt")
+        if state == "prompting" and prompt and prompt.get("id", 0) > answered:
+            if backend.kind == "server":
+                if not announced:
+                    print(
+                        f"hy2fa: {name} is asking for {_what(prompt)}: type it in the JupyterLab "
+                        f"dialog or the 2FA connections sidebar (waiting up to {timeout:.0f} s)",
+                        file=out,
+                        flush=True,
+                    )
+                    announced = True
+            else:
+                answered = prompt["id"]
+                if view.get("message"):
+                    print(view["message"], file=out, flush=True)
+                _ask_here(backend, name, prompt)
+        if time.monotonic() > deadline:
+            raise Hy2faError(
+                f"{name}: not connected within {timeout:.0f} s (state {state})", reason="timeout"
+            )
+        time.sleep(_POLL)
+        view = backend.get(name)
+
+
+def _what(prompt: View) -> str:
+    kind = prompt.get("kind")
+    return {
+        "otp": "a one-time code",
+        "duo": "a Duo passcode or option",
+        "password": "a password",
+        "passphrase": "a key passphrase",
+        "hostkey": "a decision on a new host key",
+    }.get(str(kind), "an answer")
+
+
+def _ask_here(backend: Backend, name: str, prompt: View) -> None:
+    """No server: ask in the kernel (stdin request in Jupyter, the terminal in IPython)."""
+    text = str(prompt.get("text") or "Answer: ")
+    try:
+        if prompt.get("kind") == PromptKind.HOSTKEY.value:
+            response = input(text)
+        else:
+            response = getpass.getpass(text)
+    except Exception as error:  # StdinNotImplementedError and friends
+        raise Hy2faError(
+            f"{name}: cannot ask for the code here ({type(error).__name__}); "
+            "use %hy2fa connect in a notebook",
+            reason="no_stdin",
+        ) from None
+    try:
+        backend.answer(name, response, prompt.get("id"))
+    finally:
+        del response

@@ -1,0 +1,242 @@
+"""Where a kernel's connections are made: its Jupyter server (REST), or the engine in-kernel.
+
+Both backends speak the server API's JSON (``MasterSession.to_json``), so ``ensure()``, the
+magic and the widget do not care which one they talk to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from ..core.errors import Hy2faError, InvalidInput, NoPrompt, UnknownCluster
+from ..core.manager import Manager
+from ..settings import settings_from_jupyter_config
+
+View = dict[str, Any]
+T = TypeVar("T")
+
+_HTTP_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    url: str  # ends with "/", includes the base URL
+    token: str
+
+    def __repr__(self) -> str:  # the token is a credential: keep it out of tracebacks
+        return f"ServerInfo(url={self.url!r}, token=***)"
+
+
+def find_server() -> ServerInfo | None:
+    """The server that started this kernel, or the one named by HY2FA_SERVER_URL."""
+    url = os.environ.get("HY2FA_SERVER_URL")
+    if url:
+        return ServerInfo(url.rstrip("/") + "/", os.environ.get("HY2FA_TOKEN", ""))
+    parent = os.environ.get("JPY_PARENT_PID")
+    if not parent or not parent.isdigit():
+        return None
+    from jupyter_server.serverapp import list_running_servers
+
+    for info in list_running_servers():
+        if info.get("pid") == int(parent):
+            return ServerInfo(str(info["url"]).rstrip("/") + "/", str(info.get("token", "")))
+    return None
+
+
+def _opener(url: str) -> urllib.request.OpenerDirector:
+    """No HTTP proxy for a server on this machine (HPC sites often set http_proxy)."""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host in ("localhost", "::1") or host.startswith("127."):
+        return urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    return urllib.request.build_opener()
+
+
+class Backend(Protocol):
+    kind: str
+
+    def connect(self, cluster: str, user: str | None, persist: str | None) -> View: ...
+    def get(self, name: str) -> View: ...
+    def answer(self, name: str, response: str, prompt_id: int | None) -> View: ...
+    def disconnect(self, name: str) -> View: ...
+    def connections(self) -> list[View]: ...
+    def control_path(self, cluster: str, user: str | None) -> str: ...
+
+
+class ServerUnavailable(Hy2faError):
+    reason = "server_unavailable"
+
+
+_ERRORS: dict[str, type[Hy2faError]] = {
+    "unknown_cluster": UnknownCluster,
+    "no_prompt": NoPrompt,
+    "invalid": InvalidInput,
+    "bad_request": InvalidInput,
+}
+
+
+class ServerBackend:
+    """The server extension's REST API, with the server's token."""
+
+    kind = "server"
+
+    def __init__(self, info: ServerInfo) -> None:
+        self.info = info
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        url = urllib.parse.urljoin(self.info.url, "hy2fa/" + path)
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"}
+        if self.info.token:
+            headers["Authorization"] = f"token {self.info.token}"
+        if not url.startswith(("http://", "https://")):
+            raise ServerUnavailable(f"Not an HTTP server URL: {self.info.url}")
+        request = urllib.request.Request(  # noqa: S310 - scheme checked just above
+            url, data=data, method=method, headers=headers
+        )
+        try:
+            with _opener(url).open(request, timeout=_HTTP_TIMEOUT) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            try:
+                payload = json.loads(error.read())
+            except ValueError:
+                payload = {}
+            if error.code == 404 and "reason" not in payload:
+                raise ServerUnavailable("The server has no hy2fa extension") from None
+            if error.code in (401, 403):
+                raise ServerUnavailable(f"The server refused the token ({error.code})") from None
+            reason = payload.get("reason") or "error"
+            message = payload.get("message") or f"HTTP {error.code}"
+            raise _ERRORS.get(reason, Hy2faError)(message, reason=reason) from None
+        except (urllib.error.URLError, OSError) as error:
+            raise ServerUnavailable(f"Cannot reach the Jupyter server: {error}") from None
+
+    def version(self) -> str:
+        return str(self.request("GET", "version")["version"])
+
+    def connect(self, cluster: str, user: str | None, persist: str | None) -> View:
+        body: dict[str, Any] = {"cluster": cluster}
+        if user is not None:
+            body["user"] = user
+        if persist is not None:
+            body["persist"] = persist
+        view: View = self.request("POST", "connections", body)
+        return view
+
+    def get(self, name: str) -> View:
+        view: View = self.request("GET", "connections/" + urllib.parse.quote(name, safe=""))
+        return view
+
+    def answer(self, name: str, response: str, prompt_id: int | None) -> View:
+        body: dict[str, Any] = {"response": response}
+        if prompt_id is not None:
+            body["prompt_id"] = prompt_id
+        del response
+        quoted = urllib.parse.quote(name, safe="")
+        view: View = self.request("POST", f"connections/{quoted}/answer", body)
+        body.clear()
+        return view
+
+    def disconnect(self, name: str) -> View:
+        view: View = self.request("DELETE", "connections/" + urllib.parse.quote(name, safe=""))
+        return view
+
+    def connections(self) -> list[View]:
+        return list(self.request("GET", "connections")["connections"])
+
+    def control_path(self, cluster: str, user: str | None) -> str:
+        for row in self.request("GET", "clusters")["clusters"]:
+            wanted = user is None or row.get("user") == user
+            if row["name"] == cluster and row.get("control_path") and wanted:
+                return str(row["control_path"])
+        raise UnknownCluster(f"The server knows no cluster named {cluster!r}")
+
+
+class LocalBackend:
+    """The engine inside this kernel, on an event loop of its own in a daemon thread.
+
+    The master is still a daemon (ControlPersist), so it outlives the kernel.
+    """
+
+    kind = "kernel"
+    _instance: LocalBackend | None = None
+    _instance_lock = threading.Lock()
+
+    def __init__(self, manager: Manager | None = None) -> None:
+        self.manager = manager or Manager(settings_from_jupyter_config())
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="hy2fa-engine")
+        self.thread.daemon = True
+        self.thread.start()
+
+    @classmethod
+    def shared(cls) -> LocalBackend:
+        with cls._instance_lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def connect(self, cluster: str, user: str | None, persist: str | None) -> View:
+        async def go() -> View:
+            session = await self.manager.connect(cluster, user=user, persist=persist)
+            return session.to_json()
+
+        return self.run(go())
+
+    def get(self, name: str) -> View:
+        async def go() -> View:
+            return self.manager.get(name).to_json()
+
+        return self.run(go())
+
+    def answer(self, name: str, response: str, prompt_id: int | None) -> View:
+        async def go(text: str) -> View:
+            session = await self.manager.answer(name, text, prompt_id)
+            return session.to_json()
+
+        coroutine = go(response)
+        del response
+        return self.run(coroutine)
+
+    def disconnect(self, name: str) -> View:
+        async def go() -> View:
+            session = await self.manager.disconnect(name)
+            return session.to_json()
+
+        return self.run(go())
+
+    def connections(self) -> list[View]:
+        async def go() -> list[View]:
+            await self.manager.refresh()
+            return [session.to_json() for session in self.manager.sessions()]
+
+        return self.run(go())
+
+    def control_path(self, cluster: str, user: str | None) -> str:
+        return self.manager.resolve(cluster, user=user).control_path
+
+
+def choose_backend() -> Backend:
+    """The server when it has the extension; otherwise the engine in this kernel."""
+    info = find_server()
+    if info is not None:
+        server = ServerBackend(info)
+        try:
+            server.version()
+        except ServerUnavailable:
+            pass
+        else:
+            return server
+    return LocalBackend.shared()
