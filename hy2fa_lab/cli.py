@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import getpass
 import json
+import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -378,6 +379,8 @@ async def _disconnect(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _config_ssh(args: argparse.Namespace, out: TextIO) -> int:
+    if args.ssh_config and not os.path.exists(args.ssh_config):
+        args.ssh_config_to_write, args.ssh_config = args.ssh_config, os.devnull  # a new file
     manager = _manager(args)
     profile = manager.profiles().get(args.target)
     user = args.user or (profile.user if profile else None)
@@ -390,7 +393,7 @@ def _config_ssh(args: argparse.Namespace, out: TextIO) -> int:
         user=user,
         port=target.port if target.port != 22 else None,
     )
-    path, backup = write_block(block, args.ssh_config)
+    path, backup = write_block(block, getattr(args, "ssh_config_to_write", args.ssh_config))
     print(f"{args.target}: wrote a managed Host block to {path}", file=out)
     if backup:
         print(f"  previous version kept in {backup}", file=out)

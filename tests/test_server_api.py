@@ -105,7 +105,13 @@ async def wait_for(
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        view = await call(fetch, "GET", "connections", name)
+        try:
+            view = await call(fetch, "GET", "connections", name)
+        except HTTPClientError as error:  # not started yet (a kernel may be about to)
+            if error.code != 404 or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+            continue
         prompt_id = (view.get("prompt") or {}).get("id", 0)
         if view["state"] in states and (view["state"] != "prompting" or prompt_id > after_prompt):
             return view

@@ -13,7 +13,9 @@ from ..core.types import PromptKind
 from .backends import Backend, LocalBackend, ServerUnavailable, View, choose_backend
 
 _POLL = 0.25
-_TERMINAL = ("connected", "failed", "disconnected")
+# Socket paths the server gave for (cluster, user): the server may be configured on its
+# command line in ways this kernel cannot read, and its answer is the one that counts.
+_known_paths: dict[tuple[str, str | None], str] = {}
 
 
 def _check(cluster: str, user: str | None, persist: str | int | None, timeout: float) -> None:
@@ -62,9 +64,12 @@ def ensure(
     _check(cluster, user, persist, timeout)
     out = out or sys.stdout
     persist_text = None if persist is None else str(persist)
+    known = _known_paths.get((cluster, user))
+    if known is not None and mux.alive(known) is not None:
+        return known  # the common case: no HTTP, no ssh, ~0.2 ms
     path = _local_path(cluster, user)
     if path is not None and mux.alive(path) is not None:
-        return path  # the common case: no HTTP, no ssh, ~0.2 ms
+        return path
 
     backend: Backend = choose_backend()
     try:
@@ -74,7 +79,9 @@ def ensure(
             raise
         backend = LocalBackend.shared()  # a host the server was not told about
         view = backend.connect(cluster, user, persist_text)
-    return _wait(backend, view, time.monotonic() + timeout, timeout, out)
+    path = _wait(backend, view, time.monotonic() + timeout, timeout, out)
+    _known_paths[(cluster, user)] = path
+    return path
 
 
 def _wait(backend: Backend, view: View, deadline: float, timeout: float, out: TextIO) -> str:

@@ -29,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> _Parser:
-    parser = _Parser(prog="%hy2fa", add_help=False, usage=USAGE)
+    parser = _Parser(prog="hy2fa", add_help=False, usage=USAGE.replace("%", "%%"))
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     connect = commands.add_parser("connect", add_help=False)
     connect.add_argument("cluster")

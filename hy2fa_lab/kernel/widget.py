@@ -13,6 +13,7 @@ import time
 from typing import Any, ClassVar
 
 import ipywidgets as widgets
+from traitlets import Unicode
 
 from ..core.errors import Hy2faError
 from .backends import Backend, View
@@ -30,6 +31,14 @@ _COLOURS = {
 _NUMERIC = {"otp", "duo"}
 
 
+class CodeField(widgets.Password):  # type: ignore[misc]
+    """A password field whose value the kernel never echoes back to the frontends."""
+
+    value = Unicode("", help="The typed answer; read once, then set to ''.").tag(
+        sync=True, echo_update=False
+    )
+
+
 class ConnectWidget:
     """One connection's prompt UI in a cell's output."""
 
@@ -45,7 +54,7 @@ class ConnectWidget:
 
         self.title = widgets.HTML()
         self.prompt = widgets.HTML()
-        self.password = widgets.Password(
+        self.password = CodeField(
             placeholder="code", continuous_update=False, layout=widgets.Layout(width="14em")
         )
         self.submit = widgets.Button(description="Submit", button_style="primary")
