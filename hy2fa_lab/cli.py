@@ -139,6 +139,17 @@ def build_parser() -> argparse.ArgumentParser:
         "-F", "--ssh-config", metavar="FILE", help="the file to write (default ~/.ssh/config)"
     )
     config_ssh.add_argument("--control-path", metavar="TEMPLATE", help="ControlPath template")
+
+    demo = commands.add_parser(
+        "demo",
+        help="try it without an HPC account: a demo cluster on this machine, and JupyterLab",
+        description=(
+            "Start a demo SSH server on 127.0.0.1 that asks for a one-time code (shown here), "
+            "register it as cluster 'demo', and start JupyterLab. Ctrl-C stops everything."
+        ),
+    )
+    demo.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    demo.add_argument("--port", type=_port, help="JupyterLab's port (default: a free one)")
     return parser
 
 
@@ -417,6 +428,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             return asyncio.run(_disconnect(args, out))
         if args.command == "config-ssh":
             return _config_ssh(args, out)
+        if args.command == "demo":
+            from .demo.app import run
+
+            return run(port=args.port, open_browser=not args.no_browser, out=out)
     except InvalidInput as exc:
         print(f"hy2fa: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -13,10 +13,12 @@ After login, sessions run commands for real (``/bin/sh -c``, as the user running
 stdin, stdout, stderr and the exit status wired through; SFTP and SCP are served by asyncssh, and
 ``ssh -N`` masters work.
 
-Public-key authentication is not offered: an SSH server can only require "publickey, then
-keyboard-interactive" by answering the key with a *partial success*, and asyncssh (2.x) has no API
-for that (its public-key handler sends full success). Use the real ``sshd`` test fixture for that
-combination.
+A real "publickey, then keyboard-interactive" login needs the server to answer the key with a
+*partial success*, and asyncssh (2.x) has no API for that. With ``PromptScript.client_key`` set,
+the server comes close: the client must offer that key first (it is then refused, so OpenSSH goes
+on to keyboard-interactive), and the prompts are only asked of a connection that offered it. The
+key is not proven by a signature; this is a loopback demo, not a security boundary. The real
+``sshd`` test fixture does the genuine combination.
 
 Two ways to run it: ``await start_server(script)`` inside an event loop, or :class:`ServerThread`
 (its own event loop in a background thread) from synchronous code.
@@ -122,6 +124,7 @@ class PromptScript:
     banner: str | None = None
     delay: float = 0.0
     username: str | None = None
+    client_key: str | None = None  # "ssh-ed25519 AAAA…": must be offered before the prompts
 
     def __post_init__(self) -> None:
         if not self.steps:
@@ -220,6 +223,7 @@ class _ScriptedServer(asyncssh.SSHServer):
         self._owner = owner
         self._conn: asyncssh.SSHServerConnection | None = None
         self._step = 0
+        self._key_offered = False
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
@@ -239,7 +243,14 @@ class _ScriptedServer(asyncssh.SSHServer):
         return False
 
     def public_key_auth_supported(self) -> bool:
-        return False
+        return self._owner.script.client_key is not None
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        wanted = self._owner.script.client_key
+        if wanted is not None:
+            offered = key.export_public_key("openssh").decode().split()[:2]
+            self._key_offered = self._key_offered or offered == wanted.split()[:2]
+        return False  # never enough on its own: the prompts come next
 
     def host_based_auth_supported(self) -> bool:
         return False
@@ -258,6 +269,8 @@ class _ScriptedServer(asyncssh.SSHServer):
         self, username: str, lang: str, submethods: str
     ) -> KbdIntChallenge:
         self._step = 0
+        if self._owner.script.client_key is not None and not self._key_offered:
+            return False  # "Permission denied": this server wants the key first
         return await self._challenge(username)
 
     async def validate_kbdint_response(

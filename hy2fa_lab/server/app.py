@@ -59,6 +59,12 @@ class Hy2faLab(ExtensionApp):
         None, allow_none=True, config=True, help="ssh client config file (default ~/.ssh/config)."
     )
     ssh = Unicode("ssh", config=True, help="The OpenSSH client to run.")
+    demo_secret_file = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="Set by `hy2fa demo`: the demo cluster's TOTP secret, so its row can show the code.",
+    )
 
     @validate("clusters")
     def _check_clusters(self, proposal: dict[str, Any]) -> dict[str, Any]:
@@ -101,6 +107,7 @@ class Hy2faLab(ExtensionApp):
         self._unsubscribe = self.manager.subscribe(self.events.connection_changed)
         self._refresher: asyncio.Task[None] | None = None
         self.settings["hy2fa_manager"] = self.manager
+        self.settings["hy2fa_demo_secret_file"] = self.demo_secret_file
         self.log.info("hy2fa_lab %s: 2FA ControlMaster sockets", __version__)
 
     def initialize_handlers(self) -> None:

@@ -10,6 +10,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pyotp
 import tornado.web
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
@@ -122,6 +123,9 @@ class ClustersHandler(Hy2faHandler):
         else:
             pid = await asyncio.to_thread(mux.alive, target.control_path)
             state = State.CONNECTED.value if pid is not None else State.IDLE.value
+        demo_code = self._demo_code(name)
+        if demo_code is not None:
+            row["demo_code"] = demo_code
         row.update(
             hostname=target.hostname,
             user=target.user,
@@ -133,6 +137,18 @@ class ClustersHandler(Hy2faHandler):
             connection=target.name,
         )
         return row
+
+    def _demo_code(self, name: str) -> str | None:
+        """The demo cluster's current code (only under `hy2fa demo`: it is not a secret there)."""
+        path = self.settings.get("hy2fa_demo_secret_file")
+        if name != "demo" or not path:
+            return None
+        try:
+            with open(path, encoding="ascii") as handle:
+                secret = handle.read().strip()
+        except OSError:
+            return None
+        return str(pyotp.TOTP(secret).now())
 
 
 class ConnectionsHandler(Hy2faHandler):

@@ -1,0 +1,105 @@
+"""``hy2fa demo`` as a person runs it: read the URL and code, connect, use the socket, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pexpect
+import pytest
+from procs import cmdlines
+
+from hy2fa_lab.core import mux
+
+
+def api(url: str, token: str, method: str, path: str, body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        f"{url}/hy2fa/{path}", data=data, method=method, headers={"Authorization": f"token {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def wait_state(url: str, token: str, name: str, state: str, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        view = api(url, token, "GET", f"connections/{name}")
+        if view["state"] == state:
+            return view
+        assert view["state"] not in ("failed", "disconnected"), view
+        assert time.monotonic() < deadline, view
+        time.sleep(0.1)
+
+
+def test_demo_runs_connects_and_leaves_nothing_behind(short_tmp: Path) -> None:
+    hy2fa = str(Path(sys.executable).parent / "hy2fa")
+    env = {**os.environ, "HOME": str(short_tmp)}  # nothing may land in the real home either
+    child = pexpect.spawn(
+        hy2fa, ["demo", "--no-browser"], cwd=str(short_tmp), env=env, encoding="utf-8", timeout=120
+    )
+    try:
+        child.expect(r"JupyterLab: (http://127\.0\.0\.1:(\d+))/lab\?token=([0-9a-f]+)")
+        url, token = child.match.group(1), child.match.group(3)
+        child.expect(r"demo code: (\d{6})")
+        temp_dir = re.search(r"Demo files \(.*\): (/tmp/hy2fa-demo-\w+)", child.before)
+        assert temp_dir is not None
+        demo_dir = temp_dir.group(1)
+        assert os.stat(demo_dir).st_mode & 0o077 == 0
+
+        clusters = {c["name"]: c for c in api(url, token, "GET", "clusters")["clusters"]}
+        assert clusters["demo"]["label"] == "Demo cluster (this machine)"
+        assert re.fullmatch(r"\d{6}", clusters["demo"]["demo_code"])
+
+        api(url, token, "POST", "connections", {"cluster": "demo"})
+        view = wait_state(url, token, "demo", "prompting")
+        assert "One-time password (OATH)" in view["prompt"]["text"]
+        fresh = api(url, token, "GET", "clusters")["clusters"]
+        code = next(c["demo_code"] for c in fresh if c["name"] == "demo")
+        api(url, token, "POST", "connections/demo/answer", {"response": code})
+        view = wait_state(url, token, "demo", "connected")
+        path = view["control_path"]
+        assert path.startswith(demo_dir)
+        run = subprocess.run(
+            ["ssh", "-S", path, "-o", "BatchMode=yes", "demo", "hostname"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+            env=env,
+        )
+        assert run.stdout.strip() == socket.gethostname(), run.stderr
+        master = view["master_pid"]
+        assert mux.alive(path) == master
+
+        child.kill(signal.SIGINT)  # what Ctrl-C in the terminal sends
+        child.expect("stopping")
+        child.expect(pexpect.EOF, timeout=60)
+    finally:
+        if child.isalive():
+            child.kill(signal.SIGKILL)
+        child.close()
+    assert child.exitstatus == 0
+    assert not os.path.exists(demo_dir)
+    left = [argv for argv in cmdlines().values() if any(demo_dir in a for a in argv)]
+    assert left == []
+    deadline = time.monotonic() + 5
+    while os.path.exists(f"/proc/{master}") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    state = (
+        Path(f"/proc/{master}/stat").read_text().split()[2]
+        if os.path.exists(f"/proc/{master}")
+        else "gone"
+    )
+    assert state in ("gone", "Z")
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=2)
