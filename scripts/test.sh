@@ -11,6 +11,9 @@ ruff check hy2fa_lab tests bench
 ruff format --check hy2fa_lab tests bench
 echo "==> mypy"
 mypy
+echo "==> frontend: prettier, eslint, jest"
+jlpm lint:check
+jlpm test --ci
 echo "==> pytest"
 mkdir -p test-artifacts
 set +e

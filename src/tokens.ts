@@ -1,0 +1,74 @@
+/** What the server says about one cluster (`GET hy2fa/clusters`). */
+export interface ICluster {
+  name: string;
+  label: string;
+  host: string;
+  hostname?: string;
+  user?: string | null;
+  port?: number | null;
+  persist?: string | null;
+  asks?: string;
+  docs?: string;
+  source: string;
+  state: string;
+  control_path?: string;
+  master_pid?: number | null;
+  connection?: string;
+  demo_code?: string;
+  error?: { message: string; reason: string };
+}
+
+/** A question ssh is waiting on, in the cluster's own words. */
+export interface IPrompt {
+  id: number;
+  kind: 'otp' | 'password' | 'passphrase' | 'duo' | 'hostkey' | 'other';
+  text: string;
+  options: string[];
+  secret: boolean;
+}
+
+/** One connection (`GET hy2fa/connections`). */
+export interface IConnection {
+  name: string;
+  cluster: string;
+  host?: string;
+  user?: string;
+  port?: number;
+  state: string;
+  prompt: IPrompt | null;
+  reason: string | null;
+  message: string;
+  control_path: string;
+  master_pid: number | null;
+  since: string | null;
+  persist: string;
+  updated?: string | null;
+}
+
+/** The data of a `hy2fa_lab/connection/v1` event. */
+export interface IConnectionEvent {
+  name: string;
+  cluster: string;
+  state: string;
+  prompt_id?: number;
+  prompt_kind?: IPrompt['kind'] | null;
+  prompt_text?: string | null;
+  prompt_options?: string[];
+  prompt_secret?: boolean;
+  reason?: string | null;
+  message?: string;
+  control_path?: string;
+  master_pid?: number | null;
+}
+
+export const EVENT_SCHEMA =
+  'https://events.hy2fa-lab.org/hy2fa_lab/connection/v1';
+
+/** Widget id of the sidebar; `shell.activateById` opens it. */
+export const SIDEBAR_ID = 'hy2fa-sidebar';
+
+export namespace CommandIDs {
+  export const connect = 'hy2fa:connect';
+  export const disconnect = 'hy2fa:disconnect';
+  export const openSidebar = 'hy2fa:open-sidebar';
+}

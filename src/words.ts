@@ -1,0 +1,88 @@
+import { ICluster, IConnection } from './tokens';
+
+/** The state word a row shows. */
+export function stateWord(state: string): string {
+  switch (state) {
+    case 'idle':
+      return 'Not connected';
+    case 'starting':
+      return 'Starting…';
+    case 'prompting':
+      return 'Waiting for you';
+    case 'verifying':
+      return 'Checking…';
+    case 'connected':
+      return 'Connected';
+    case 'failed':
+      return 'Failed';
+    case 'disconnected':
+      return 'Disconnected';
+    default:
+      return state;
+  }
+}
+
+/** A failure in words: what went wrong, then ssh's own detail. */
+export function failureWords(
+  connection: IConnection,
+  cluster?: ICluster
+): string {
+  const host = cluster?.hostname ?? connection.host ?? connection.cluster;
+  const lead: Record<string, string> = {
+    auth_failed: 'Login refused: the code or password was not accepted',
+    hostkey_changed: `Host key changed for ${host}: not connecting`,
+    hostkey_rejected: 'Host key rejected',
+    unreachable: `Cannot reach ${host}`,
+    timeout: 'Nobody answered in time',
+    cancelled: 'Cancelled',
+    ssh_missing: 'The OpenSSH client (ssh) is not installed where Jupyter runs',
+    error: 'ssh failed'
+  };
+  const first = lead[connection.reason ?? 'error'] ?? 'Failed';
+  const detail = (connection.message ?? '').trim();
+  if (!detail || detail === first) {
+    return first;
+  }
+  return `${first}. ${detail}`;
+}
+
+/** "3 min", "2 h 5 min": how long a master has been up. */
+export function duration(
+  sinceIso: string | null,
+  now: number = Date.now()
+): string {
+  if (!sinceIso) {
+    return '';
+  }
+  const seconds = Math.max(0, Math.round((now - Date.parse(sinceIso)) / 1000));
+  if (seconds < 60) {
+    return 'less than a minute';
+  }
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) {
+    return `${minutes} min`;
+  }
+  const hours = Math.floor(minutes / 60);
+  return `${hours} h ${minutes % 60} min`;
+}
+
+/** ControlPersist in words: "3600s" → "1 h", "yes" → "until stopped". */
+export function persistWords(persist: string | null | undefined): string {
+  if (!persist) {
+    return '';
+  }
+  if (persist === 'yes') {
+    return 'until stopped';
+  }
+  const seconds = parseInt(persist, 10);
+  if (Number.isNaN(seconds)) {
+    return persist;
+  }
+  if (seconds % 3600 === 0) {
+    return `${seconds / 3600} h`;
+  }
+  if (seconds % 60 === 0) {
+    return `${seconds / 60} min`;
+  }
+  return `${seconds} s`;
+}
