@@ -39,7 +39,13 @@ export function failureWords(
     error: 'ssh failed'
   };
   const first = lead[connection.reason ?? 'error'] ?? 'Failed';
-  const detail = (connection.message ?? '').trim();
+  // The server's message repeats what and where ("Cannot reach h: ..."): keep ssh's part.
+  const detail = (connection.message ?? '')
+    .trim()
+    .replace(
+      /^(Login refused by|Cannot reach|Host key changed for) [^:]+: /,
+      ''
+    );
   if (!detail || detail === first) {
     return first;
   }

@@ -1,0 +1,343 @@
+"""JupyterLab in Debian's Chromium: the sidebar, the dialog and the status bar, for real."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pexpect
+import pyotp
+import pytest
+from browser import CHROMIUM, Lab, open_lab, open_sidebar, row, set_theme, shot
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from hy2fa_lab.core import mux
+from hy2fa_lab.demo import sshserver
+
+try:  # tests/ may or may not be a package
+    from .sshd_fixture import RealSshd
+except ImportError:
+    from sshd_fixture import RealSshd  # type: ignore[no-redef]
+
+SECRET = pyotp.random_base32()
+PASSWORD = "correct horse battery staple"
+
+
+def code() -> str:
+    return pyotp.TOTP(SECRET).now()
+
+
+def otp_ok(answer: str) -> bool:
+    return pyotp.TOTP(SECRET).verify(answer, valid_window=1)
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    """Function-scoped: Playwright's sync API runs a loop of its own, which must not overlap
+    the per-test loop pytest-asyncio sets up for pytest-jupyter's fixtures."""
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: scripts/setup.sh installs Debian's chromium")
+        pytest.skip(f"{CHROMIUM} is missing")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    server = Lab().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def page(browser: Browser, lab: Lab) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    yield page
+    context.close()
+    for name in list_connections(lab):
+        lab.api("DELETE", f"/hy2fa/connections/{name}")
+
+
+def list_connections(lab: Lab) -> list[str]:
+    views = lab.api("GET", "/hy2fa/connections")["connections"]
+    return [v["name"] for v in views if v["state"] not in ("failed", "disconnected")]
+
+
+@pytest.fixture
+def test_name(request: pytest.FixtureRequest) -> str:
+    return str(request.node.name)
+
+
+def prompt_host(lab: Lab, alias: str, port: int, user: str) -> None:
+    lab.add_host(
+        f"Host {alias}\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n"
+        f"  UserKnownHostsFile {lab.dir}/known_hosts\n  StrictHostKeyChecking no\n"
+        "  PreferredAuthentications keyboard-interactive\n"
+    )
+
+
+def sshd_host(lab: Lab, sshd: RealSshd, alias: str, **options: Any) -> None:
+    block = sshd.write_client_config(lab.dir / f"{alias}.conf", alias=alias, **options)
+    lab.add_host(block.read_text())
+
+
+def type_code(page: Page, cluster: str, value: str) -> None:
+    field = page.locator(f'{row(cluster, "prompting")} input[type="password"]')
+    expect(field).to_have_attribute("autocomplete", "one-time-code")
+    field.fill(value)
+    field.press("Enter")
+    # Cleared as soon as it is sent (or gone with the prompt): the code stays nowhere.
+    page.wait_for_function(
+        "s => [...document.querySelectorAll(s)].every(el => el.value === '')",
+        arg=f'{row(cluster)} input',
+        timeout=5_000,
+    )
+
+
+@pytest.mark.sshd
+def test_connect_and_disconnect_in_the_sidebar(
+    page: Page, lab: Lab, real_sshd: RealSshd, test_name: str
+) -> None:
+    sshd_host(lab, real_sshd, "fixture")
+    open_lab(page, lab)
+    open_sidebar(page)
+    fixture = page.locator(row("fixture"))
+    expect(fixture).to_have_attribute("data-state", "idle")
+    expect(fixture.locator(".jp-hy2fa-where")).to_contain_text("127.0.0.1")
+    fixture.locator('[data-action="connect"]').click()
+    prompting = page.locator(row("fixture", "prompting"))
+    expect(prompting.locator(".jp-hy2fa-prompt-text")).to_have_text(
+        f"({real_sshd.user}@127.0.0.1) Verification code: "
+    )
+    expect(prompting.locator("input")).to_have_attribute("inputmode", "numeric")
+    type_code(page, "fixture", real_sshd.totp())
+    connected = page.locator(row("fixture", "connected"))
+    expect(connected).to_be_visible(timeout=20_000)
+    expect(connected.locator(".jp-hy2fa-since")).to_contain_text("Connected for")
+    expect(page.locator(".jp-hy2fa-status-count")).to_have_text("1")
+    shot(page, test_name, "sidebar-connected-light")
+    set_theme(page, "JupyterLab Dark")
+    shot(page, test_name, "sidebar-connected-dark")
+    set_theme(page, "JupyterLab Light")
+
+    path = lab.api("GET", "/hy2fa/connections/fixture")["control_path"]
+    assert mux.alive(path) is not None
+    connected.locator('[data-action="disconnect"]').click()
+    expect(page.locator(row("fixture"))).to_have_attribute("data-state", "disconnected")
+    expect(page.locator(".jp-hy2fa-status-count")).to_have_text("0")
+    assert mux.alive(path) is None
+
+
+def test_wrong_code_then_right_code(
+    page: Page, lab: Lab, prompt_server: Callable[..., Any], test_name: str
+) -> None:
+    server = prompt_server(sshserver.totp(SECRET))
+    prompt_host(lab, "otp", server.port, "wrongfirst")
+    open_lab(page, lab)
+    open_sidebar(page)
+    page.locator(f'{row("otp")} [data-action="connect"]').click()
+    type_code(page, "otp", f"{(int(code()) + 500000) % 1000000:06d}")
+    message = page.locator(f"{row('otp', 'prompting')} .jp-hy2fa-message")
+    expect(message).to_have_text("Wrong code — try again", timeout=20_000)
+    shot(page, test_name, "wrong-code")
+    type_code(page, "otp", code())
+    expect(page.locator(row("otp", "connected"))).to_be_visible(timeout=20_000)
+
+
+def test_three_wrong_codes_show_the_failure_and_a_retry(
+    page: Page, lab: Lab, prompt_server: Callable[..., Any], test_name: str
+) -> None:
+    server = prompt_server(sshserver.totp(SECRET))
+    prompt_host(lab, "refuses", server.port, "threewrong")
+    open_lab(page, lab)
+    open_sidebar(page)
+    page.locator(f'{row("refuses")} [data-action="connect"]').click()
+    wrong = f"{(int(code()) + 500000) % 1000000:06d}"
+    for attempt in range(3):
+        field = page.locator(f'{row("refuses", "prompting")} input[type="password"]')
+        expect(field).to_be_visible(timeout=20_000)
+        if attempt:
+            expect(page.locator(f"{row('refuses')} .jp-hy2fa-message")).to_be_visible()
+        field.fill(wrong)
+        field.press("Enter")
+        if attempt < 2:
+            expect(page.locator(f"{row('refuses')} .jp-hy2fa-checking")).to_be_hidden(
+                timeout=20_000
+            )
+    failed = page.locator(row("refuses", "failed"))
+    expect(failed).to_be_visible(timeout=20_000)
+    expect(failed.locator(".jp-hy2fa-error")).to_contain_text("Login refused")
+    expect(failed.locator('[data-action="connect"]')).to_have_text("Retry")
+    shot(page, test_name, "failed")
+
+
+def test_sigma2_two_prompts_in_a_row(
+    page: Page, lab: Lab, prompt_server: Callable[..., Any]
+) -> None:
+    server = prompt_server(sshserver.sigma2(otp_ok, PASSWORD))
+    prompt_host(lab, "sigma", server.port, "kari")
+    open_lab(page, lab)
+    open_sidebar(page)
+    page.locator(f'{row("sigma")} [data-action="connect"]').click()
+    text = page.locator(f"{row('sigma', 'prompting')} .jp-hy2fa-prompt-text")
+    expect(text).to_contain_text("One-time password (OATH) for `kari'")
+    type_code(page, "sigma", code())
+    expect(text).to_have_text("(kari@127.0.0.1) Password: ", timeout=20_000)
+    type_code(page, "sigma", PASSWORD)
+    expect(page.locator(row("sigma", "connected"))).to_be_visible(timeout=20_000)
+    assert PASSWORD not in page.content()
+
+
+def test_duo_menu_shows_its_options(
+    page: Page, lab: Lab, prompt_server: Callable[..., Any]
+) -> None:
+    server = prompt_server(sshserver.duo("424242", push_delay=0.3))
+    prompt_host(lab, "duo", server.port, "duouser")
+    open_lab(page, lab)
+    open_sidebar(page)
+    page.locator(f'{row("duo")} [data-action="connect"]').click()
+    option = page.locator(f'{row("duo", "prompting")} [data-option="1"]')
+    expect(option).to_contain_text("Duo Push")
+    option.click()
+    expect(page.locator(row("duo", "connected"))).to_be_visible(timeout=20_000)
+
+
+@pytest.mark.sshd
+def test_new_host_key_is_trusted_with_a_button(
+    page: Page, lab: Lab, real_sshd: RealSshd, test_name: str
+) -> None:
+    sshd_host(lab, real_sshd, "newhost", trust_host_key=False)
+    open_lab(page, lab)
+    open_sidebar(page)
+    page.locator(f'{row("newhost")} [data-action="connect"]').click()
+    prompting = page.locator(row("newhost", "prompting"))
+    expect(prompting.locator(".jp-hy2fa-prompt-text")).to_contain_text(
+        real_sshd.host_key_fingerprint
+    )
+    expect(prompting.locator("input")).to_have_count(0)  # no password field for a host key
+    shot(page, test_name, "hostkey")
+    prompting.locator('[data-action="trust"]').click()
+    expect(page.locator(f'{row("newhost", "prompting")} input[type="password"]')).to_be_visible(
+        timeout=20_000
+    )
+    type_code(page, "newhost", real_sshd.totp())
+    expect(page.locator(row("newhost", "connected"))).to_be_visible(timeout=20_000)
+
+
+@pytest.mark.sshd
+def test_a_login_started_elsewhere_pops_up_a_dialog(
+    page: Page, lab: Lab, real_sshd: RealSshd, test_name: str
+) -> None:
+    sshd_host(lab, real_sshd, "kernelside")
+    open_lab(page, lab)  # the sidebar stays closed
+    lab.api("POST", "/hy2fa/connections", {"cluster": "kernelside"})  # as ensure() does
+    dialog = page.locator(".jp-hy2fa-prompt-dialog")
+    expect(dialog).to_be_visible(timeout=20_000)
+    expect(dialog.locator(".jp-Dialog-header")).to_contain_text("kernelside")
+    expect(dialog.locator(".jp-hy2fa-prompt-text")).to_contain_text("Verification code")
+    shot(page, test_name, "dialog")
+    field = dialog.locator('input[type="password"]')
+    field.fill(real_sshd.totp())
+    field.press("Enter")
+    expect(dialog).to_be_hidden(timeout=10_000)
+    deadline_state = lab.api("GET", "/hy2fa/connections/kernelside")
+    for _ in range(100):
+        if deadline_state["state"] == "connected":
+            break
+        page.wait_for_timeout(100)
+        deadline_state = lab.api("GET", "/hy2fa/connections/kernelside")
+    assert deadline_state["state"] == "connected", deadline_state
+    expect(page.locator(".jp-hy2fa-status-count")).to_have_text("1", timeout=20_000)
+
+
+def test_a_prompt_answered_elsewhere_closes_the_dialog(
+    page: Page, lab: Lab, prompt_server: Callable[..., Any]
+) -> None:
+    server = prompt_server(sshserver.totp(SECRET))
+    prompt_host(lab, "elsewhere", server.port, "elsewhere")
+    open_lab(page, lab)
+    view = lab.api("POST", "/hy2fa/connections", {"cluster": "elsewhere"})
+    dialog = page.locator(".jp-hy2fa-prompt-dialog")
+    expect(dialog).to_be_visible(timeout=20_000)
+    for _ in range(100):
+        view = lab.api("GET", "/hy2fa/connections/elsewhere")
+        if view["state"] == "prompting":
+            break
+        page.wait_for_timeout(100)
+    lab.api("POST", "/hy2fa/connections/elsewhere/answer", {"response": code()})
+    expect(dialog).to_be_hidden(timeout=20_000)
+
+
+def test_palette_commands_exist(page: Page, lab: Lab) -> None:
+    open_lab(page, lab)
+    page.keyboard.press("Control+Shift+C")
+    palette = page.locator("#command-palette")
+    palette.locator("input").fill("2FA")
+    items = palette.locator(".lm-CommandPalette-itemLabel")
+    expect(items).to_have_count(3)
+    labels = sorted(items.all_inner_texts())
+    assert labels == [
+        "Connect to a 2FA Cluster…",
+        "Disconnect a 2FA Cluster…",
+        "Show 2FA Connections",
+    ]
+
+
+def test_without_the_server_extension_the_sidebar_says_so(browser: Browser) -> None:
+    lab = Lab(extension=False).start()
+    try:
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        page = context.new_page()
+        open_lab(page, lab)
+        open_sidebar(page)
+        banner = page.locator('.jp-hy2fa-banner[data-status="missing"]')
+        expect(banner).to_contain_text("server extension is not running", timeout=30_000)
+        shot(page, "test_without_the_server_extension", "missing")
+        context.close()
+    finally:
+        lab.stop()
+
+
+def test_demo_row_shows_the_code_and_typing_it_connects(
+    browser: Browser, short_tmp: Path, test_name: str
+) -> None:
+    hy2fa = str(Path(sys.executable).parent / "hy2fa")
+    env = {**os.environ, "HOME": str(short_tmp)}
+    demo = pexpect.spawn(hy2fa, ["demo", "--no-browser"], env=env, encoding="utf-8", timeout=120)
+    try:
+        demo.expect(r"JupyterLab: (http://\S+)")
+        url = demo.match.group(1)
+        demo.expect(r"demo code: \d{6}")
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        page = context.new_page()
+        page.goto(url)
+        page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=90_000)
+        open_sidebar(page)
+        demo_row = page.locator(row("demo"))
+        code_text = demo_row.locator(".jp-hy2fa-demo-code code")
+        expect(code_text).to_have_text(re.compile(r"^\d{6}$"))
+        demo_row.locator('[data-action="connect"]').click()
+        field = page.locator(f'{row("demo", "prompting")} input[type="password"]')
+        expect(field).to_be_visible(timeout=20_000)
+        page.click("#hy2fa-sidebar .jp-hy2fa-icon-button")  # refresh: a fresh code
+        field.fill(page.locator(f"{row('demo')} .jp-hy2fa-demo-code code").inner_text())
+        field.press("Enter")
+        expect(page.locator(row("demo", "connected"))).to_be_visible(timeout=20_000)
+        shot(page, test_name, "demo-connected")
+        context.close()
+        demo.kill(signal.SIGINT)
+        demo.expect(pexpect.EOF, timeout=60)
+    finally:
+        if demo.isalive():
+            demo.kill(signal.SIGKILL)
+        demo.close()
+    assert demo.exitstatus == 0
