@@ -144,7 +144,5 @@ def set_theme(page: Page, theme: str) -> None:
     page.locator(".lm-Menu-itemLabel", has_text="Theme").first.hover()
     page.locator(".lm-Menu-itemLabel", has_text=theme).first.click()
     light = "false" if "Dark" in theme else "true"
-    page.wait_for_selector(
-        f'body[data-jp-theme-light="{light}"]', state="attached", timeout=30_000
-    )
+    page.wait_for_selector(f'body[data-jp-theme-light="{light}"]', state="attached", timeout=30_000)
     page.wait_for_timeout(500)

@@ -98,7 +98,7 @@ def type_code(page: Page, cluster: str, value: str) -> None:
     # Cleared as soon as it is sent (or gone with the prompt): the code stays nowhere.
     page.wait_for_function(
         "s => [...document.querySelectorAll(s)].every(el => el.value === '')",
-        arg=f'{row(cluster)} input',
+        arg=f"{row(cluster)} input",
         timeout=5_000,
     )
 
