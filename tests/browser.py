@@ -131,11 +131,14 @@ def row(cluster: str, state: str | None = None) -> str:
     return selector + (f'[data-state="{state}"]' if state else "")
 
 
-def shot(page: Page, test: str, name: str) -> Path:
+def shot(page: Page, test: str, name: str, clip: dict[str, float] | None = None) -> Path:
     directory = ARTIFACTS / re.sub(r"[^\w.-]", "_", test)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.png"
-    page.screenshot(path=str(path))
+    if clip is None:
+        page.screenshot(path=str(path))
+    else:
+        page.screenshot(path=str(path), clip=clip)  # type: ignore[arg-type]
     return path
 
 

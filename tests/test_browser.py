@@ -333,6 +333,8 @@ def test_demo_row_shows_the_code_and_typing_it_connects(
         field.press("Enter")
         expect(page.locator(row("demo", "connected"))).to_be_visible(timeout=20_000)
         shot(page, test_name, "demo-connected")
+        # The README's picture (docs/sidebar-connected.png is copied from this one).
+        shot(page, test_name, "sidebar", clip={"x": 0, "y": 0, "width": 560, "height": 330})
         context.close()
         demo.kill(signal.SIGINT)
         demo.expect(pexpect.EOF, timeout=60)
