@@ -534,6 +534,7 @@ async def test_a_restarted_server_finds_the_master(
     url = second_server()
     listing = await asyncio.to_thread(_get_json, f"{url}hy2fa/connections")
     found = {c["name"]: c for c in listing["connections"]}
+    assert "kept" in found, (short_tmp / "second-server.log").read_text()
     assert found["kept"]["state"] == "connected", (short_tmp / "second-server.log").read_text()
     assert found["kept"]["master_pid"] == live["master_pid"]
     # ... and the command line configured it (--Hy2faLab.prompt_timeout and friends).

@@ -42,6 +42,7 @@ class Manager:
         self._sessions: dict[str, MasterSession] = {}  # by control path
         self._locks: dict[str, asyncio.Lock] = {}
         self._listeners: list[Listener] = []
+        self._discovery: asyncio.Future[list[MasterSession]] | None = None
 
     # ---- profiles and targets --------------------------------------------------
 
@@ -195,6 +196,12 @@ class Manager:
                 session.adopt(pid)
             found.append(session)
         return found
+
+    async def ready(self) -> None:
+        """Discover running masters once, before anything is listed or started."""
+        if self._discovery is None:
+            self._discovery = asyncio.ensure_future(self.discover())
+        await asyncio.shield(self._discovery)
 
     async def shutdown(self) -> None:
         """Cancel logins under way; live masters are left running on purpose."""

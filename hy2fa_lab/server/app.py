@@ -115,8 +115,8 @@ class Hy2faLab(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         """Adopt masters opened before this server started, then watch them."""
-        found = await self.manager.discover()
-        for session in found:
+        await self.manager.ready()
+        for session in self.manager.sessions():
             self.log.info("hy2fa_lab: found the running master of %s", session.name)
         self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
 

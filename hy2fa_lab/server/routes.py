@@ -79,6 +79,11 @@ class Hy2faHandler(APIHandler):
     def session_named(self, name: str) -> MasterSession:
         return self.manager.get(name)
 
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        # Masters left by an earlier server are listed as connected from the first request.
+        await self.manager.ready()
+
 
 def _string_field(data: dict[str, Any], key: str, *, required: bool = False) -> str | None:
     value = data.get(key)
