@@ -12,6 +12,7 @@ ruff format --check hy2fa_lab tests bench
 echo "==> mypy"
 mypy
 echo "==> frontend: prettier, eslint, jest"
+jlpm install --immutable >/dev/null
 jlpm lint:check
 jlpm test --ci
 echo "==> pytest"

@@ -125,6 +125,11 @@ def test_connect_and_disconnect_in_the_sidebar(
     expect(connected.locator(".jp-hy2fa-since")).to_contain_text("Connected for")
     expect(page.locator(".jp-hy2fa-status-count")).to_have_text("1")
     shot(page, test_name, "sidebar-connected-light")
+    # The status bar item opens the sidebar.
+    page.click('[data-id="hy2fa-sidebar"]')  # collapse it first
+    expect(page.locator("#hy2fa-sidebar")).to_be_hidden()
+    page.click(".jp-hy2fa-status-item")
+    expect(page.locator("#hy2fa-sidebar")).to_be_visible()
     set_theme(page, "JupyterLab Dark")
     shot(page, test_name, "sidebar-connected-dark")
     set_theme(page, "JupyterLab Light")
