@@ -56,6 +56,14 @@ def short_tmp() -> Iterator[Path]:
 
 
 @pytest.fixture
+def client_config(short_tmp: Path) -> Path:
+    """An ssh client config for a Jupyter server under test; tests append Host blocks."""
+    path = short_tmp / "ssh_config"
+    path.write_text("")
+    return path
+
+
+@pytest.fixture
 def prompt_server() -> Iterator[Callable[..., ServerThread]]:
     """Factory: ``prompt_server(script, **start_server_options)`` -> a running ServerThread.
 

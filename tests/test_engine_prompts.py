@@ -11,7 +11,7 @@ from typing import Any
 
 import pyotp
 import pytest
-from procs import cmdlines, ssh_processes
+from procs import cmdlines, next_prompt, ssh_processes
 
 from hy2fa_lab.core import mux
 from hy2fa_lab.core.errors import Hy2faError, InvalidInput, NoPrompt
@@ -57,19 +57,6 @@ def write_client_config(directory: Path, port: int) -> Path:
 def make_manager(directory: Path, port: int, **settings: Any) -> Manager:
     config = write_client_config(directory, port)
     return Manager(Settings(ssh_config=str(config), control_path=f"{directory}/%C", **settings))
-
-
-async def next_prompt(session: MasterSession, after: int, timeout: float = 20) -> Any:
-    """Wait for a prompt newer than ``after``; fail if the session settles instead."""
-
-    async def wait() -> Any:
-        while not (session.state is State.PROMPTING and session.prompt_id > after):
-            if session.state in (State.CONNECTED, State.FAILED, State.DISCONNECTED):
-                raise AssertionError(f"settled as {session.state}: {session.message}")
-            await session.changed()
-        return session.prompt
-
-    return await asyncio.wait_for(wait(), timeout)
 
 
 async def answer_all(session: MasterSession, answers: list[str], after: int = 0) -> list[Any]:

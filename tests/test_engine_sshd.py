@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from procs import ssh_processes
+from procs import next_prompt, process_alive, ssh_processes
 
 from hy2fa_lab.core import mux
 from hy2fa_lab.core.manager import Manager, Settings
@@ -34,31 +34,12 @@ def make_manager(sshd: RealSshd, directory: Path, **config: Any) -> Manager:
     return Manager(Settings(ssh_config=str(client_config), control_path=f"{directory}/%C"))
 
 
-async def next_prompt(session: MasterSession, after: int, timeout: float = 20) -> Any:
-    async def wait() -> Any:
-        while not (session.state is State.PROMPTING and session.prompt_id > after):
-            if session.state in (State.CONNECTED, State.FAILED, State.DISCONNECTED):
-                raise AssertionError(f"settled as {session.state}: {session.message}")
-            await session.changed()
-        return session.prompt
-
-    return await asyncio.wait_for(wait(), timeout)
-
-
 def ssh_via(manager: Manager, path: str, *args: str) -> subprocess.CompletedProcess[str]:
     """Plain ssh through the socket; BatchMode proves nothing is asked."""
     config = manager.settings.ssh_config
     assert config is not None
     argv = ["ssh", "-F", config, "-S", path, "-o", "BatchMode=yes", *args]
     return subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 async def connect_with_code(manager: Manager, sshd: RealSshd) -> MasterSession:

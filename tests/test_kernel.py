@@ -29,13 +29,6 @@ Fetch = Callable[..., Any]
 
 
 @pytest.fixture
-def client_config(short_tmp: Path) -> Path:
-    path = short_tmp / "ssh_config"
-    path.write_text("")
-    return path
-
-
-@pytest.fixture
 def jp_server_config(client_config: Path, short_tmp: Path) -> dict[str, Any]:
     return {
         "ServerApp": {"jpserver_extensions": {"hy2fa_lab": True}},

@@ -46,14 +46,6 @@ def wrong_code() -> str:
 
 
 @pytest.fixture
-def client_config(short_tmp: Path) -> Path:
-    """The ssh config the server reads; tests append Host blocks as they start servers."""
-    path = short_tmp / "ssh_config"
-    path.write_text("")
-    return path
-
-
-@pytest.fixture
 def jp_server_config(client_config: Path, short_tmp: Path) -> dict[str, Any]:
     return {
         "ServerApp": {"jpserver_extensions": {"hy2fa_lab": True}},

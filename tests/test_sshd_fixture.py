@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pexpect
 import pytest
+from procs import process_alive
 
 try:  # tests/ may or may not be a package
     from .sshd_fixture import RealSshd, missing_requirements
@@ -33,14 +34,6 @@ def finish(child: pexpect.spawn) -> tuple[int, str]:
     output = child.before
     child.close()
     return child.exitstatus, output
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def test_login_needs_the_key_and_then_the_code(real_sshd: RealSshd, short_tmp: Path) -> None:
@@ -171,7 +164,7 @@ def test_stop_leaves_no_process_and_the_system_untouched(short_tmp: Path) -> Non
         child.close()
     finally:
         sshd.stop()
-    assert [pid for pid in running if _alive(pid)] == []
+    assert [pid for pid in running if process_alive(pid)] == []
     assert sshd.processes() == set()
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=2):
         pass
