@@ -259,3 +259,24 @@ def test_fallback_without_a_server_runs_the_engine_in_the_kernel(
     # The master is a daemon: it outlives the kernel.
     assert mux.alive(path) is not None
     assert os.path.exists(path)
+
+
+async def test_widget_follows_a_prompt_answered_elsewhere(
+    kernel: KernelWS, jp_fetch: Fetch, real_sshd: RealSshd, client_config: Path
+) -> None:
+    add_sshd_host(client_config, real_sshd)
+    await kernel.run("%load_ext hy2fa_lab\n%hy2fa connect fixture")
+    view = await wait_for(jp_fetch, "fixture", {"prompting"})
+    await answer(jp_fetch, "fixture", real_sshd.totp(), view["prompt"]["id"])  # the sidebar
+    await wait_for(jp_fetch, "fixture", {"connected"})
+    status = await kernel.run(
+        "from hy2fa_lab.kernel.widget import ConnectWidget as W\n"
+        "import time\n"
+        "for _ in range(50):\n"
+        "    if \"data-state='connected'\" in W.instances[-1].status.value: break\n"
+        "    time.sleep(0.1)\n"
+        "print(W.instances[-1].status.value)\n"
+        "print(W.instances[-1].entry.layout.display)"
+    )
+    assert "data-state='connected'" in status.stdout
+    assert status.stdout.strip().endswith("none")  # the field is gone once connected

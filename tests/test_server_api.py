@@ -552,6 +552,20 @@ def test_the_extension_is_enabled_on_install() -> None:
     assert re.search(r"hy2fa_lab \S+ .*OK", text)
 
 
+def test_the_prebuilt_frontend_is_installed() -> None:
+    """pip put the labextension where JupyterLab finds it (no node needed at run time)."""
+    jupyter = Path(sys.executable).parent / "jupyter"
+    result = subprocess.run(
+        [str(jupyter), "labextension", "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    text = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
+    assert re.search(r"hy2fa-lab v\S+ enabled OK", text), text
+
+
 @pytest.mark.parametrize(
     ("trait", "value", "message"),
     [

@@ -1,0 +1,108 @@
+"""ensure() and the server client, in-process against a real Jupyter server (env override)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+from test_server_api import add_prompt_host, answer, wait_for
+
+from hy2fa_lab import Hy2faError, ensure
+from hy2fa_lab.core import mux
+from hy2fa_lab.demo import sshserver
+from hy2fa_lab.kernel.backends import ServerBackend, ServerInfo, ServerUnavailable, find_server
+
+SECRET = pyotp.random_base32()
+
+
+@pytest.fixture
+def jp_server_config(client_config: Path, short_tmp: Path) -> dict[str, Any]:
+    return {
+        "ServerApp": {"jpserver_extensions": {"hy2fa_lab": True}},
+        "Hy2faLab": {"ssh_config": str(client_config), "control_path": f"{short_tmp}/%C"},
+    }
+
+
+@pytest.fixture
+def server_env(
+    jp_serverapp: Any, jp_base_url: str, http_server_port: Any, monkeypatch: pytest.MonkeyPatch
+) -> ServerInfo:
+    """HY2FA_SERVER_URL and HY2FA_TOKEN, as on JupyterHub, name the server explicitly."""
+    monkeypatch.setenv("HY2FA_SERVER_URL", f"http://127.0.0.1:{http_server_port[-1]}{jp_base_url}")
+    monkeypatch.setenv("HY2FA_TOKEN", jp_serverapp.identity_provider.token)
+    info = find_server()
+    assert info is not None
+    return info
+
+
+def test_env_override_names_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HY2FA_SERVER_URL", "http://127.0.0.1:9/base")
+    monkeypatch.setenv("HY2FA_TOKEN", "secret-token")
+    info = find_server()
+    assert info == ServerInfo("http://127.0.0.1:9/base/", "secret-token")
+    assert "secret-token" not in repr(info)
+    with pytest.raises(ServerUnavailable):
+        ServerBackend(info).version()  # nothing listens on port 9
+    monkeypatch.setenv("HY2FA_SERVER_URL", "file:///etc/passwd")
+    with pytest.raises(ServerUnavailable, match="Not an HTTP server URL"):
+        ServerBackend(find_server()).version()  # type: ignore[arg-type]
+
+
+def test_without_a_parent_server_there_is_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HY2FA_SERVER_URL", raising=False)
+    monkeypatch.setenv("JPY_PARENT_PID", "1")
+    assert find_server() is None
+
+
+async def test_ensure_times_out_with_a_clear_error(
+    server_env: ServerInfo,
+    jp_fetch: Any,
+    prompt_server: Any,
+    client_config: Path,
+) -> None:
+    server = prompt_server(sshserver.totp(SECRET))
+    add_prompt_host(client_config, "slowhand", server.port)
+    out = io.StringIO()
+    with pytest.raises(Hy2faError) as caught:
+        await asyncio.to_thread(ensure, "slowhand", timeout=2, out=out)
+    assert caught.value.reason == "timeout"
+    assert "not connected within 2 s" in caught.value.message
+    assert "is asking for a one-time code" in out.getvalue()
+    await jp_fetch("hy2fa", "connections", "slowhand", method="DELETE")
+
+
+async def test_ensure_returns_the_path_once_answered(
+    server_env: ServerInfo,
+    jp_fetch: Any,
+    prompt_server: Any,
+    client_config: Path,
+) -> None:
+    server = prompt_server(sshserver.totp(SECRET))
+    add_prompt_host(client_config, "quick", server.port)
+    waiting = asyncio.ensure_future(
+        asyncio.to_thread(ensure, "quick", timeout=30, out=io.StringIO())
+    )
+    view = await wait_for(jp_fetch, "quick", {"prompting"})
+    await answer(jp_fetch, "quick", pyotp.TOTP(SECRET).now(), view["prompt"]["id"])
+    path = await asyncio.wait_for(waiting, 30)
+    assert path == view["control_path"]
+    assert mux.alive(path) is not None
+    await jp_fetch("hy2fa", "connections", "quick", method="DELETE")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"cluster": "-oProxyCommand=x"}, "must not start"),
+        ({"cluster": "saga", "user": "a b"}, "whitespace"),
+        ({"cluster": "saga", "persist": "soon"}, "persist"),
+        ({"cluster": "saga", "timeout": 0}, "timeout"),
+    ],
+)
+def test_ensure_refuses_bad_input_at_once(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(Hy2faError, match=message):
+        ensure(**kwargs)
