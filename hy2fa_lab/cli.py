@@ -259,9 +259,12 @@ async def _drive(session: MasterSession, out: TextIO, reader: _TerminalReader) -
                 print(f"hy2fa: {exc}", file=out, flush=True)
                 answered = 0  # ask the same prompt again
             except EOFError:
+                print(file=out, flush=True)  # Ctrl-D left the prompt's line open
                 await session.cancel()
             except Hy2faError:
                 pass  # answered elsewhere meanwhile; the next change tells what follows
+    if asking is not None:
+        print(file=out, flush=True)  # the session ended (e.g. timed out) under an open prompt
     return session.state
 
 
@@ -275,21 +278,27 @@ async def _connect(args: argparse.Namespace, out: TextIO) -> int:
     if args.target and args.host:
         print("hy2fa connect: give either TARGET or --host, not both", file=sys.stderr)
         return EXIT_USAGE
-    reader = _TerminalReader(out)
-    session: MasterSession | None = None
+    options: dict[str, Any] = {
+        "user": args.user,
+        "port": args.port,
+        "persist": persist,
+        "ssh_options": args.ssh_options,
+    }
+    # A fresh Manager has no sessions yet: ask the socket itself whether a master runs.
+    target = await manager.resolve_async(destination, **options)
     try:
-        session = await manager.connect(
-            destination,
-            user=args.user,
-            port=args.port,
-            persist=persist,
-            ssh_options=args.ssh_options,
+        pid = await asyncio.to_thread(mux.alive, target.control_path)
+    except (OSError, mux.MuxError):
+        pid = None  # not a master we can talk to: the session looks again and says why
+    if pid is not None:
+        print(
+            f"{target.name}: already connected (master pid {pid}) {target.control_path}", file=out
         )
+        return EXIT_OK
+    reader = _TerminalReader(out)
+    try:
+        session = await manager.connect(destination, **options)
         name = session.name
-        if session.state is State.CONNECTED and session.version <= 1:
-            pid = session.master_pid
-            print(f"{name}: already connected (master pid {pid})", file=out)
-            return EXIT_OK
         state = await _drive(session, out, reader)
         if state is State.CONNECTED:
             print(
