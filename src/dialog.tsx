@@ -65,6 +65,7 @@ export class PromptDialogs {
     private readonly model: Hy2faModel,
     private readonly options: {
       sidebarShows: () => boolean;
+      widgetShows: (name: string) => boolean;
       enabled: () => boolean;
       label: (cluster: string) => string;
     }
@@ -96,7 +97,11 @@ export class PromptDialogs {
         continue;
       }
       this.shown.set(connection.name, prompt.id);
-      if (this.options.enabled() && !this.options.sidebarShows()) {
+      if (
+        this.options.enabled() &&
+        !this.options.sidebarShows() &&
+        !this.options.widgetShows(connection.name)
+      ) {
         this.launch(connection);
       }
     }

@@ -29,6 +29,15 @@ import { FRONTEND_VERSION } from './version';
 
 const PLUGIN_ID = 'hy2fa-lab:plugin';
 
+/** Whether a `%hy2fa connect` widget on this page already shows that connection's prompt. */
+function widgetShows(name: string): boolean {
+  const hex = Array.from(new TextEncoder().encode(name))
+    .map(byte => byte.toString(16).padStart(2, '0'))
+    .join('');
+  const node = document.querySelector<HTMLElement>(`.hy2fa-for-${hex}`);
+  return node !== null && node.offsetParent !== null;
+}
+
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description:
@@ -57,6 +66,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     new PromptDialogs(model, {
       sidebarShows: () => sidebar.isVisible,
+      widgetShows: widgetShows,
       enabled: () => settings.dialogs,
       label: name => model.clusters.find(c => c.name === name)?.label || name
     });

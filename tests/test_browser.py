@@ -348,3 +348,40 @@ def test_demo_row_shows_the_code_and_typing_it_connects(
             demo.kill(signal.SIGKILL)
         demo.close()
     assert demo.exitstatus == 0
+
+
+def test_notebook_magic_widget_connects_without_a_dialog(
+    page: Page, lab: Lab, prompt_server: Callable[..., Any], test_name: str
+) -> None:
+    server = prompt_server(sshserver.totp(SECRET))
+    prompt_host(lab, "nb", server.port, "notebook")
+    page.goto(f"{lab.url}/lab/workspaces/magic?reset&token={lab.token}")
+    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=90_000)
+    page.locator('.jp-LauncherCard[title*="Python 3"]').first.click()
+    expect(page.locator("#jp-main-statusbar")).to_contain_text("| Idle", timeout=90_000)
+
+    def run(code_text: str) -> None:
+        cells = page.locator(".jp-Notebook .jp-Cell")
+        cell = cells.nth(cells.count() - 1)  # fixed: Shift+Enter appends a new last cell
+        cell.locator(".cm-content").click()
+        page.keyboard.type(code_text)
+        page.keyboard.press("Shift+Enter")
+        expect(cell.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]"), timeout=90_000)
+
+    run("%load_ext hy2fa_lab")
+    run("%hy2fa connect nb")
+    field = page.locator(".hy2fa-widget input[type='password']")
+    expect(field).to_be_visible(timeout=30_000)
+    expect(page.locator(".hy2fa-widget")).to_contain_text("Verification code")
+    page.wait_for_timeout(1500)  # time enough for a dialog to (wrongly) appear
+    expect(page.locator(".jp-hy2fa-prompt-dialog")).to_have_count(0)
+    shot(page, test_name, "widget")
+    field.fill(code())
+    field.press("Enter")
+    expect(page.locator(".hy2fa-widget [data-state='connected']")).to_be_visible(timeout=30_000)
+    path = lab.api("GET", "/hy2fa/connections/nb")["control_path"]
+    run(f"!ssh -S {path} -o BatchMode=yes nb echo through-the-socket")
+    expect(page.locator(".jp-OutputArea-output").last).to_contain_text(
+        "through-the-socket", timeout=30_000
+    )
+    shot(page, test_name, "widget-connected")

@@ -119,6 +119,9 @@ class Demo:
         extra = env.get("JUPYTER_CONFIG_PATH")
         env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(filter(None, [str(config_dir), extra]))
         env["JUPYTER_TOKEN"] = self.token  # not in argv, where `ps` would show it
+        # `!python ...` and `!hy2fa ...` in a notebook find this environment, as if activated.
+        bin_dir = os.path.dirname(sys.executable)
+        env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", os.defpath)])
         argv = [
             sys.executable,
             "-m",
