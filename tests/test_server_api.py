@@ -280,6 +280,9 @@ async def test_user_in_the_request_names_the_connection(
     view = await call(jp_fetch, "POST", "connections", body={"cluster": "otp", "user": "tester"})
     assert view["name"] == "tester@otp" and view["cluster"] == "otp"
     await wait_for(jp_fetch, "tester@otp", {"prompting"})
+    rows = {c["name"]: c for c in (await call(jp_fetch, "GET", "clusters"))["clusters"]}
+    assert rows["otp"]["connection"] == "tester@otp"  # the sidebar row follows it
+    assert rows["otp"]["state"] == "prompting"
     await answer(jp_fetch, "tester@otp", code())
     await wait_for(jp_fetch, "tester@otp", {"connected"})
     await call(jp_fetch, "DELETE", "connections", "tester@otp")

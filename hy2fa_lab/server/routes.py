@@ -121,8 +121,16 @@ class ClustersHandler(Hy2faHandler):
         except Hy2faError as error:
             row.update(state="error", error={"message": error.message, "reason": error.reason})
             return row
-        session = self.manager.known(target)
+        session = self.manager.known(target) or next(
+            (
+                s
+                for s in self.manager.sessions()
+                if s.target.profile == name and (s.pending or s.state is State.CONNECTED)
+            ),
+            None,  # a login as another user (user@cluster) shows in this row too
+        )
         if session is not None and session.state is not State.IDLE:
+            target = session.target
             state = session.state.value
             pid = session.master_pid
         else:
