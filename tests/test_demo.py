@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -85,6 +86,10 @@ def test_demo_runs_connects_and_leaves_nothing_behind(short_tmp: Path) -> None:
         child.expect("stopping")
         child.expect(pexpect.EOF, timeout=60)
     finally:
+        if child.isalive():
+            child.kill(signal.SIGINT)  # let it clean up, even when an assertion failed
+            with contextlib.suppress(pexpect.TIMEOUT, pexpect.EOF):
+                child.expect(pexpect.EOF, timeout=30)
         if child.isalive():
             child.kill(signal.SIGKILL)
         child.close()

@@ -122,7 +122,10 @@ class Demo:
         # `!python ...` and `!hy2fa ...` in a notebook find this environment, as if activated.
         bin_dir = os.path.dirname(sys.executable)
         env["PATH"] = os.pathsep.join([bin_dir, env.get("PATH", os.defpath)])
-        argv = [
+        # util-linux's setpriv: Lab gets SIGTERM should the demo itself be killed (SIGKILL).
+        setpriv = shutil.which("setpriv")
+        argv = [setpriv, "--pdeathsig", "TERM"] if setpriv else []
+        argv += [
             sys.executable,
             "-m",
             "jupyterlab",
@@ -139,7 +142,11 @@ class Demo:
         # A session of its own: the terminal's Ctrl-C reaches only us, and we stop Lab without
         # its "Shutdown this Jupyter server (y/[n])?" question.
         self.lab = subprocess.Popen(
-            argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            argv,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
 
