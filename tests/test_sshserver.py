@@ -51,14 +51,19 @@ def wrong_code() -> str:
 
 
 def ssh(
-    port: int, tmp: Path, *command: str, user: str = USER, options: tuple[str, ...] = ()
+    port: int,
+    tmp: Path,
+    *command: str,
+    user: str = USER,
+    options: tuple[str, ...] = (),
+    auth: str = "keyboard-interactive",
 ) -> pexpect.spawn:
     argv = [
         "-F", "/dev/null",
         "-o", f"UserKnownHostsFile={tmp}/known_hosts",
         "-o", "GlobalKnownHostsFile=/dev/null",
         "-o", "StrictHostKeyChecking=no",
-        "-o", "PreferredAuthentications=keyboard-interactive",
+        "-o", f"PreferredAuthentications={auth}",
         "-o", "ConnectTimeout=10",
         *options,
         "-p", str(port),
@@ -259,6 +264,71 @@ def test_no_auth_but_keyboard_interactive(prompt_server: StartServer, short_tmp:
     )  # fmt: skip
     assert result.returncode == 255
     assert "Permission denied (keyboard-interactive)." in result.stderr
+
+
+def key_options(identity: Path) -> tuple[str, ...]:
+    """Offer ``identity`` only: no other default key, no agent that could sign for it."""
+    return ("-o", f"IdentityFile={identity}", "-o", "IdentitiesOnly=yes",
+            "-o", "IdentityAgent=none", "-o", "NumberOfPasswordPrompts=1")  # fmt: skip
+
+
+def login_asking_codes(child: pexpect.spawn, prompt: str) -> tuple[int, str, int]:
+    """Answer every ``prompt`` with the right code; returns exit status, output, times asked."""
+    asked, output = 0, ""
+    while child.expect_exact([prompt, pexpect.EOF]) == 0:
+        asked += 1
+        output += child.before + child.after
+        child.sendline(code())
+    output += child.before
+    child.close()
+    return child.exitstatus, output, asked
+
+
+def test_client_key_must_be_proven_by_a_signature_before_the_code(
+    prompt_server: StartServer, short_tmp: Path
+) -> None:
+    """Like sshd with ``AuthenticationMethods publickey,keyboard-interactive``.
+
+    The public key alone (OpenSSH offers ``id.pub`` when the private ``id`` is missing, but
+    cannot sign) plus the right code is not a login; neither is the signed key without the code.
+    """
+    keys, public_only = short_tmp / "keys", short_tmp / "public-only"
+    keys.mkdir()
+    public_only.mkdir()
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "test", "-f", str(keys / "id")],
+        check=True, timeout=TIMEOUT, capture_output=True,
+    )  # fmt: skip
+    public_key = (keys / "id.pub").read_text().strip()
+    (public_only / "id.pub").write_text(public_key + "\n")
+    srv = prompt_server(PromptScript(totp(SECRET).steps, client_key=public_key))
+    prompt = prefixed("Verification code: ")
+    both = "publickey,keyboard-interactive"
+
+    child = ssh(srv.port, short_tmp, "echo key-ok", auth=both, options=key_options(keys / "id"))
+    status, output, asked = login_asking_codes(child, prompt)
+    assert (status, asked) == (0, 1), output
+    assert "key-ok" in output
+
+    child = ssh(
+        srv.port, short_tmp, "echo must-not-run", auth=both,
+        options=("-v", *key_options(public_only / "id")),
+    )  # fmt: skip
+    status, output, asked = login_asking_codes(child, prompt)
+    assert "Offering public key" in output  # the key was offered, only never signed
+    assert status == 255, output
+    assert "Permission denied" in output
+    assert "must-not-run" not in output
+    assert asked == 0, "the server asked for the code without proof of the private key"
+
+    # the signed key alone is refused too: it only opens the way to the prompts
+    child = ssh(
+        srv.port, short_tmp, "echo must-not-run", auth="publickey",
+        options=key_options(keys / "id"),
+    )  # fmt: skip
+    status, output, asked = login_asking_codes(child, prompt)
+    assert (status, asked) == (255, 0), output
+    assert "Permission denied (publickey,keyboard-interactive)" in output
 
 
 async def test_async_api_password_and_none_refused_and_key_reused(short_tmp: Path) -> None:

@@ -13,12 +13,12 @@ After login, sessions run commands for real (``/bin/sh -c``, as the user running
 stdin, stdout, stderr and the exit status wired through; SFTP and SCP are served by asyncssh, and
 ``ssh -N`` masters work.
 
-A real "publickey, then keyboard-interactive" login needs the server to answer the key with a
-*partial success*, and asyncssh (2.x) has no API for that. With ``PromptScript.client_key`` set,
-the server comes close: the client must offer that key first (it is then refused, so OpenSSH goes
-on to keyboard-interactive), and the prompts are only asked of a connection that offered it. The
-key is not proven by a signature; this is a loopback demo, not a security boundary. The real
-``sshd`` test fixture does the genuine combination.
+With ``PromptScript.client_key`` set the server is as strict as sshd with ``AuthenticationMethods
+publickey,keyboard-interactive``: the prompts are only asked of a connection that has signed with
+that key for the login name, and the signed key alone is never a login. asyncssh (2.x) cannot
+answer a key with the *partial success* sshd sends, so a proven key is answered with a plain
+failure instead; OpenSSH then goes on to keyboard-interactive all the same (the real ``sshd`` test
+fixture does the genuine combination).
 
 Two ways to run it: ``await start_server(script)`` inside an event loop, or :class:`ServerThread`
 (its own event loop in a background thread) from synchronous code.
@@ -124,7 +124,7 @@ class PromptScript:
     banner: str | None = None
     delay: float = 0.0
     username: str | None = None
-    client_key: str | None = None  # "ssh-ed25519 AAAA…": must be offered before the prompts
+    client_key: str | None = None  # "ssh-ed25519 AAAA…": must sign before the prompts
 
     def __post_init__(self) -> None:
         if not self.steps:
@@ -223,17 +223,40 @@ class _ScriptedServer(asyncssh.SSHServer):
         self._owner = owner
         self._conn: asyncssh.SSHServerConnection | None = None
         self._step = 0
-        self._key_offered = False
+        self._key_proven = False  # the client signed with script.client_key for this login name
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
         self._owner._connections.add(conn)
+        if self._owner.script.client_key is not None:
+            check_key = conn.validate_public_key
+
+            async def validate_public_key(
+                username: str, key_data: bytes, msg: bytes, signature: bytes
+            ) -> bool:
+                # asyncssh's own check: our validate_public_key below accepts the key, and for a
+                # signed request (msg set) the signature over this session is verified too.
+                valid = await check_key(username, key_data, msg, signature)
+                if not msg:
+                    return valid  # the unsigned query: True sends PK_OK, so the client signs
+                # A signed request: True would be USERAUTH_SUCCESS, a login without the prompts.
+                # Note the proof and fail instead (asyncssh cannot send a partial success);
+                # OpenSSH then goes on to keyboard-interactive.
+                self._key_proven = self._key_proven or valid
+                return False
+
+            # asyncssh has no hook between the signature check and the success it sends, so this
+            # connection's method is replaced (asyncssh's auth calls it through the instance).
+            conn.validate_public_key = validate_public_key  # type: ignore[method-assign]
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._conn is not None:
             self._owner._connections.discard(self._conn)
 
     def begin_auth(self, username: str) -> bool:
+        # asyncssh calls this again when a client switches login names (sshd would disconnect):
+        # a key proven for one name must not open the prompts for another.
+        self._key_proven = False
         banner = self._owner.script.banner
         if banner and self._conn is not None:
             self._conn.send_auth_banner(banner if banner.endswith("\n") else banner + "\n")
@@ -246,11 +269,14 @@ class _ScriptedServer(asyncssh.SSHServer):
         return self._owner.script.client_key is not None
 
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        # Whether the key is acceptable, as an authorized_keys line would say; the signature is
+        # checked by asyncssh, and the wrapper in connection_made keeps a proven key from being
+        # a login on its own.
         wanted = self._owner.script.client_key
-        if wanted is not None:
-            offered = key.export_public_key("openssh").decode().split()[:2]
-            self._key_offered = self._key_offered or offered == wanted.split()[:2]
-        return False  # never enough on its own: the prompts come next
+        if wanted is None:
+            return False
+        offered = key.export_public_key("openssh").decode().split()[:2]
+        return offered == wanted.split()[:2]
 
     def host_based_auth_supported(self) -> bool:
         return False
@@ -269,8 +295,8 @@ class _ScriptedServer(asyncssh.SSHServer):
         self, username: str, lang: str, submethods: str
     ) -> KbdIntChallenge:
         self._step = 0
-        if self._owner.script.client_key is not None and not self._key_offered:
-            return False  # "Permission denied": this server wants the key first
+        if self._owner.script.client_key is not None and not self._key_proven:
+            return False  # "Permission denied": this server wants a signature with the key first
         return await self._challenge(username)
 
     async def validate_kbdint_response(
