@@ -21,7 +21,7 @@ from .core.errors import Hy2faError, InvalidInput
 from .core.managed_config import HostBlock, write_block
 from .core.manager import Manager
 from .core.session import MasterSession
-from .core.types import PromptKind, State, Target
+from .core.types import SETTLED_STATES, PromptKind, State, Target
 from .settings import settings_from_jupyter_config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -30,7 +30,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 def _key_value(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, not {text!r}")
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, not {validate.shown(text)}")
     try:
         return validate.ssh_option(key.strip(), value.strip())
     except InvalidInput as exc:
@@ -125,14 +125,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     config_ssh = commands.add_parser(
         "config-ssh",
-        help="add a managed Host block (ControlMaster, ControlPath) to ~/.ssh/config",
+        help="add (or --remove) a managed Host block (ControlMaster, ControlPath) in ~/.ssh/config",
         description=(
             "Write a Host block with ControlMaster auto, ControlPath and ControlPersist into "
             "your ssh config, between marker comments (a backup is kept), so every ssh client "
-            "shares the socket hy2fa opens."
+            "shares the socket hy2fa opens. The block goes just before the first Host or Match "
+            "line, so options above it still apply to every host."
         ),
     )
     config_ssh.add_argument("target", help="cluster name (becomes the Host alias)")
+    config_ssh.add_argument(
+        "--remove", action="store_true", help="take the managed block for TARGET out again"
+    )
     config_ssh.add_argument("-l", "--user", help="remote user name")
     config_ssh.add_argument("--persist", type=_persist, metavar="DURATION", help="ControlPersist")
     config_ssh.add_argument(
@@ -173,10 +177,21 @@ def _target(manager: Manager, args: argparse.Namespace) -> Target:
     )
 
 
-def _state_line(name: str, pid: int | None, path: str, stale: bool = False) -> str:
-    if pid is not None:
-        return f"{name}: connected (master pid {pid}) {path}"
-    return f"{name}: not connected{' (stale socket)' if stale else ''} {path}"
+def _state_line(name: str, found: mux.Status, path: str) -> str:
+    if found.liveness is mux.Liveness.ALIVE:
+        return f"{name}: connected (master pid {found.pid}) {path}"
+    if found.liveness is mux.Liveness.UNRESPONSIVE:
+        return f"{name}: unresponsive ({found.message}) {path}"
+    if found.liveness is mux.Liveness.UNTRUSTED:
+        return f"{name}: not used ({found.message})"
+    stale = " (stale socket)" if found.liveness is mux.Liveness.STALE else ""
+    return f"{name}: not connected{stale} {path}"
+
+
+_STATE_OF = {
+    mux.Liveness.ALIVE: State.CONNECTED.value,
+    mux.Liveness.UNRESPONSIVE: State.UNRESPONSIVE.value,
+}
 
 
 class _TerminalReader:
@@ -235,7 +250,7 @@ async def _drive(session: MasterSession, out: TextIO, reader: _TerminalReader) -
     """Show each prompt and pass the answer on, until the session settles."""
     answered = 0
     asking: asyncio.Future[str] | None = None
-    while session.state not in (State.CONNECTED, State.FAILED, State.DISCONNECTED):
+    while session.state not in SETTLED_STATES:
         prompt = session.prompt
         if session.state is State.PROMPTING and prompt and session.prompt_id != answered:
             answered = session.prompt_id
@@ -307,7 +322,7 @@ async def _connect(args: argparse.Namespace, out: TextIO) -> int:
                 file=out,
             )
             return EXIT_OK
-        reason = session.reason.value if session.reason else "error"
+        reason = session.reason.value if session.reason else session.state.value
         print(f"hy2fa: {name}: {reason}: {session.message}", file=sys.stderr)
         return EXIT_FAILED
     finally:
@@ -319,9 +334,7 @@ def _status(args: argparse.Namespace, out: TextIO) -> int:
     manager = _manager(args)
     if args.target:
         target = _target(manager, args)
-        result = mux.status(target.control_path)
-        pid = result.pid
-        rows = [(target, pid, result.liveness is mux.Liveness.STALE)]
+        rows = [(target, mux.status(target.control_path))]
     else:
         rows = []
         for name in manager.profiles():
@@ -329,32 +342,35 @@ def _status(args: argparse.Namespace, out: TextIO) -> int:
                 target = manager.resolve(name)
             except Hy2faError:
                 continue
-            result = mux.status(target.control_path)
-            if result.liveness is not mux.Liveness.ABSENT:
-                rows.append((target, result.pid, result.liveness is mux.Liveness.STALE))
+            found = mux.status(target.control_path)
+            if found.liveness is not mux.Liveness.ABSENT:
+                rows.append((target, found))
     if args.json:
-        json.dump([_row_json(t, pid) for t, pid, _ in rows], out, indent=2)
+        json.dump([_row_json(target, found) for target, found in rows], out, indent=2)
         out.write("\n")
     elif not rows:
         print("no live masters", file=out)
-    for target, pid, stale in rows if not args.json else []:
-        print(_state_line(target.name, pid, target.control_path, stale), file=out)
-    alive = [pid for _, pid, _ in rows if pid is not None]
+    for target, found in rows if not args.json else []:
+        print(_state_line(target.name, found, target.control_path), file=out)
+    alive = [found for _, found in rows if found.liveness is mux.Liveness.ALIVE]
     if args.target:
         return EXIT_OK if alive else EXIT_FAILED
     return EXIT_OK
 
 
-def _row_json(target: Target, pid: int | None) -> dict[str, Any]:
-    return {
+def _row_json(target: Target, found: mux.Status) -> dict[str, Any]:
+    row: dict[str, Any] = {
         "name": target.name,
         "host": target.hostname,
         "user": target.user,
         "port": target.port,
         "control_path": target.control_path,
-        "state": State.CONNECTED.value if pid is not None else State.IDLE.value,
-        "master_pid": pid,
+        "state": _STATE_OF.get(found.liveness, State.IDLE.value),
+        "master_pid": found.pid,
     }
+    if found.message:
+        row["message"] = found.message
+    return row
 
 
 def _list(args: argparse.Namespace, out: TextIO) -> int:
@@ -366,7 +382,7 @@ def _list(args: argparse.Namespace, out: TextIO) -> int:
         except Hy2faError as exc:
             rows.append({"name": name, "error": exc.message})
             continue
-        row = _row_json(target, mux.alive(target.control_path))
+        row = _row_json(target, mux.status(target.control_path))
         row["label"] = profile.label
         row["source"] = profile.source
         rows.append(row)
@@ -380,7 +396,8 @@ def _list(args: argparse.Namespace, out: TextIO) -> int:
             print(f"{row['name']:<{width}}  error: {row['error']}", file=out)
             continue
         where = f"{row['user']}@{row['host']}:{row['port']}"
-        print(f"{row['name']:<{width}}  {row['state']:<9}  {where}", file=out)
+        note = f"  ({row['message']})" if row.get("message") else ""
+        print(f"{row['name']:<{width}}  {row['state']:<12}  {where}{note}", file=out)
     return EXIT_OK
 
 
@@ -393,12 +410,34 @@ async def _disconnect(args: argparse.Namespace, out: TextIO) -> int:
     manager = _manager(args)
     target = await asyncio.to_thread(_target, manager, args)
     session = await manager.disconnect_session(manager.session_for(target))
-    word = "disconnected" if session.state is State.DISCONNECTED else "not connected"
-    print(f"{target.name}: {word}", file=out)
+    if session.state is not State.DISCONNECTED:
+        print(f"{target.name}: not connected", file=out)
+        return EXIT_FAILED  # as `hy2fa status` does for a target with no master
+    print(f"{target.name}: disconnected", file=out)
     return EXIT_OK
 
 
 def _config_ssh(args: argparse.Namespace, out: TextIO) -> int:
+    from .core.managed_config import check_config_path, overridden, remove_block
+
+    alias = validate.cluster_name(args.target)
+    check_config_path(args.ssh_config)  # before ssh -G reads it: a directory, a FIFO, -F none
+    if args.remove:
+        extra = [
+            flag
+            for flag, value in (
+                ("-l", args.user),
+                ("--persist", args.persist),
+                ("--control-path", args.control_path),
+            )
+            if value is not None
+        ]
+        if extra:
+            raise InvalidInput(f"--remove takes no {', '.join(extra)}")
+        path, backup = remove_block(alias, args.ssh_config)
+        print(f"{alias}: removed the managed Host block from {path}", file=out)
+        print(f"  previous version kept in {backup}", file=out)
+        return EXIT_OK
     if args.ssh_config and not os.path.exists(args.ssh_config):
         args.ssh_config_to_write, args.ssh_config = args.ssh_config, os.devnull  # a new file
     manager = _manager(args)
@@ -406,7 +445,7 @@ def _config_ssh(args: argparse.Namespace, out: TextIO) -> int:
     user = args.user or (profile.user if profile else None)
     target = manager.resolve(args.target, user=user, persist=args.persist)
     block = HostBlock(
-        alias=validate.cluster_name(args.target),
+        alias=alias,
         hostname=target.hostname,
         persist=target.persist,
         control_path=manager.settings.control_path or DEFAULT_TEMPLATE,
@@ -414,10 +453,24 @@ def _config_ssh(args: argparse.Namespace, out: TextIO) -> int:
         port=target.port if target.port != 22 else None,
     )
     path, backup = write_block(block, getattr(args, "ssh_config_to_write", args.ssh_config))
-    print(f"{args.target}: wrote a managed Host block to {path}", file=out)
+    print(f"{alias}: wrote a managed Host block to {path}", file=out)
     if backup:
         print(f"  previous version kept in {backup}", file=out)
-    print(f"  ssh {args.target} now shares the socket; hy2fa connect {args.target}", file=out)
+    try:
+        lost = overridden(block, path)
+    except Hy2faError as exc:
+        print(f"hy2fa: warning: could not check the result with ssh -G: {exc}", file=sys.stderr)
+        lost = []
+    for option in lost:
+        print(
+            f"hy2fa: warning: ssh does not take {option} for {alias} from the managed block: "
+            f"a line that ssh reads earlier (in {path} above the block, or in a file included "
+            f"there) sets it first; to keep it for other hosts, move it into a 'Host *' block "
+            "at the end of the file",
+            file=sys.stderr,
+        )
+    if not any(option.startswith("Control") for option in lost):
+        print(f"  ssh {alias} now shares the socket; hy2fa connect {alias}", file=out)
     return EXIT_OK
 
 

@@ -78,7 +78,9 @@ function rowState(cluster: ICluster, connection?: IConnection): string {
   if (connection) {
     return connection.state;
   }
-  return cluster.state === 'connected' ? 'connected' : 'idle';
+  return cluster.state === 'connected' || cluster.state === 'unresponsive'
+    ? cluster.state
+    : 'idle';
 }
 
 function order(model: Hy2faModel): ICluster[] {
@@ -196,6 +198,11 @@ function Row(props: IRowProps): JSX.Element {
           }
         />
       )}
+      {state === 'unresponsive' && (
+        <div className="jp-hy2fa-error" role="alert">
+          {connection?.message || cluster.message}
+        </div>
+      )}
       {state === 'failed' && connection && (
         <div className="jp-hy2fa-error" role="alert">
           {failureWords(connection, cluster)}
@@ -225,7 +232,11 @@ function Row(props: IRowProps): JSX.Element {
             disabled={model.serverStatus === 'missing'}
             onClick={() => act(model.connect(cluster.name))}
           >
-            {state === 'failed' ? 'Retry' : 'Connect'}
+            {state === 'failed'
+              ? 'Retry'
+              : state === 'unresponsive'
+                ? 'Check again'
+                : 'Connect'}
           </button>
         )}
       </div>

@@ -15,6 +15,8 @@ export interface ICluster {
   master_pid?: number | null;
   connection?: string;
   demo_code?: string;
+  /** Why the socket is not usable (a master that does not answer, another user's socket). */
+  message?: string;
   error?: { message: string; reason: string };
 }
 

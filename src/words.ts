@@ -17,6 +17,8 @@ export function stateWord(state: string): string {
       return 'Failed';
     case 'disconnected':
       return 'Disconnected';
+    case 'unresponsive':
+      return 'Not responding';
     default:
       return state;
   }
@@ -36,6 +38,7 @@ export function failureWords(
     timeout: 'Nobody answered in time',
     cancelled: 'Cancelled',
     ssh_missing: 'The OpenSSH client (ssh) is not installed where Jupyter runs',
+    unsafe_socket: 'Refusing to use the control socket',
     error: 'ssh failed'
   };
   const first = lead[connection.reason ?? 'error'] ?? 'Failed';

@@ -25,6 +25,7 @@ from typing import Any
 import pexpect
 import pyotp
 import pytest
+from listeners import SilentListener
 from procs import ssh_processes
 
 from hy2fa_lab.core import mux
@@ -74,8 +75,10 @@ class Cli:
         self.sockets = tmp / "cm"
         self.template = f"{self.sockets}/%C"
         self.calls = tmp / "ssh-calls.log"
-        home = tmp / "home"
+        self.home = home = tmp / "home"
         home.mkdir()
+        self.jupyter = tmp / "jupyter"  # an empty Jupyter config dir: no user settings
+        self.jupyter.mkdir()
         wrapper_dir = tmp / "bin"
         wrapper_dir.mkdir()
         wrapper = wrapper_dir / "ssh"
@@ -84,7 +87,7 @@ class Cli:
         self.env = {
             **os.environ,
             "HOME": str(home),
-            "JUPYTER_CONFIG_DIR": str(home / ".jupyter"),
+            "JUPYTER_CONFIG_DIR": str(self.jupyter),
             "PATH": f"{wrapper_dir}{os.pathsep}{os.environ.get('PATH', '')}",
         }
         self.env.pop("SSH_AUTH_SOCK", None)
@@ -118,6 +121,11 @@ class Cli:
             if child.isalive():
                 child.kill(9)
             child.close(force=True)
+
+    def home_untouched(self) -> None:
+        """With ``-F`` and ``--control-path`` given, nothing lands in HOME (no ``~/.ssh``)."""
+        assert sorted(p.name for p in self.home.iterdir()) == []
+        assert sorted(p.name for p in self.jupyter.iterdir()) == []
 
 
 def shown(child: pexpect.spawn) -> str:
@@ -165,6 +173,7 @@ def cli(short_tmp: Path) -> Iterator[Cli]:
     runner = Cli(short_tmp)
     try:
         yield runner
+        runner.home_untouched()
     finally:
         runner.cleanup()
         stop_masters(short_tmp)
@@ -289,8 +298,8 @@ def test_sigma2_connect_status_path_use_reconnect_disconnect(
     assert status == 1
     assert output == f"{ALIAS}: not connected {path}\n"
 
-    status, output = cli.run("disconnect", ALIAS, *options)  # nothing to stop: still fine
-    assert (status, output) == (0, f"{ALIAS}: not connected\n")
+    status, output = cli.run("disconnect", ALIAS, *options)  # nothing to stop: as status says
+    assert (status, output) == (1, f"{ALIAS}: not connected\n")
 
 
 def test_old_create_ssh_socket_flags(
@@ -372,6 +381,28 @@ BAD_USAGE = [
         id="proxycommand",
     ),
     pytest.param(["connect", "saga", "-o", "NoEquals"], "expected KEY=VALUE", id="option"),
+    pytest.param(
+        ["connect", "saga", "-o", "PKCS11Provider={tmp}/lib.so"],
+        "PKCS11Provider cannot be set here",
+        id="pkcs11",
+    ),
+    pytest.param(
+        ["connect", "saga", "-o", "SecurityKeyProvider={tmp}/lib.so"],
+        "cannot be set here",
+        id="security-key-provider",
+    ),
+    pytest.param(
+        ["connect", "saga", "-o", "StrictHostKeyChecking=no"], "use yes or ask", id="strict-no"
+    ),
+    pytest.param(
+        ["connect", "saga", "-o", "UserKnownHostsFile=/dev/null"],
+        "cannot be set here",
+        id="known-hosts-dev-null",
+    ),
+    pytest.param(
+        ["connect", "saga", "--persist", "9999999999w"], "longer than ssh allows", id="persist-big"
+    ),
+    pytest.param(["connect", "saga", "-l", "%d"], "'%'", id="percent-user"),
     pytest.param(["connect"], "give a TARGET or --host", id="no-target"),
     pytest.param(["connect", "saga", "--host", "fram"], "not both", id="target-and-host"),
 ]
@@ -392,6 +423,63 @@ def test_bad_usage_exits_2_and_spawns_nothing(cli: Cli, args: list[str], message
     assert not cli.sockets.exists()
     assert not (cli.tmp / "pwned").exists()
     assert_no_ssh_left(cli.tmp, timeout=0)
+
+
+def test_a_socket_that_never_answers_is_one_line_on_every_command(cli: Cli) -> None:
+    hung = cli.tmp / "hung.sock"
+    config = cli.tmp / "ssh_config"
+    config.write_text(f"Host hung\n  HostName 127.0.0.1\n  Port 9\n  ControlPath {hung}\n")
+    listener = SilentListener(str(hung))
+    try:
+        options = ["-F", str(config)]
+        status, output = cli.run("status", "hung", *options)
+        assert status == 1 and "Traceback" not in output
+        assert (
+            output.startswith("hung: unresponsive (The master on ") and "does not answer" in output
+        )
+        status, output = cli.run("status", *options)  # every profile, the hung one among them
+        assert status == 0 and "hung: unresponsive" in output and "Traceback" not in output
+        status, output = cli.run("list", "--json", *options)
+        rows = {row["name"]: row for row in json.loads(output)}
+        assert (
+            rows["hung"]["state"] == "unresponsive" and "does not answer" in rows["hung"]["message"]
+        )
+        status, output = cli.run("disconnect", "hung", *options)
+        assert status == 1 and "Traceback" not in output
+        assert output.strip().startswith("hy2fa: The master on ") and "left as it is" in output
+        status, output = cli.run("connect", "hung", *options)
+        assert status == 1 and "Traceback" not in output
+        assert output.strip().startswith("hy2fa: hung: unresponsive: The master on ")
+        assert cli.master_logins() == []  # never a second login over a socket that hangs
+        assert hung.exists()
+    finally:
+        listener.close()
+
+
+def test_a_socket_of_another_user_is_never_used(cli: Cli) -> None:
+    if os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("CI runs the suite as root (chown of a test socket)")
+        pytest.skip("needs root to give a socket to another user")
+    theirs = cli.tmp / "theirs.sock"
+    config = cli.tmp / "ssh_config"
+    config.write_text(f"Host theirs\n  HostName 127.0.0.1\n  Port 9\n  ControlPath {theirs}\n")
+    listener = SilentListener(str(theirs), says=b"")
+    try:
+        os.chown(theirs, 65534, 65534)
+        options = ["-F", str(config)]
+        status, output = cli.run("status", "theirs", *options)
+        assert status == 1 and "belongs to another user" in output and "connected" not in output
+        status, output = cli.run("connect", "theirs", *options)
+        assert status == 1 and "Traceback" not in output
+        assert "unsafe_socket" in output and "belongs to another user" in output
+        status, output = cli.run("disconnect", "theirs", *options)
+        assert status == 1 and "belongs to another user" in output
+        assert cli.master_logins() == []
+        assert listener.accepted == 0  # nobody spoke to it
+        assert theirs.exists()
+    finally:
+        listener.close()
 
 
 # ---- the real OpenSSH sshd with pam_google_authenticator --------------------------------

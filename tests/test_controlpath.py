@@ -132,6 +132,34 @@ def test_ensure_dir_refuses_a_directory_others_can_write(short_tmp: Path) -> Non
         controlpath.ensure_dir(str(shared / "cm-x"))
 
 
+@pytest.mark.parametrize("mode", [0o1777, 0o770], ids=["sticky-like-tmp", "group"])
+def test_ensure_dir_refuses_shared_directories_even_sticky_ones(short_tmp: Path, mode: int) -> None:
+    shared = short_tmp / "shared"
+    shared.mkdir()
+    shared.chmod(mode)
+    with pytest.raises(InvalidInput, match="writable by others"):
+        controlpath.ensure_dir(str(shared / "cm-x"))
+
+
+def test_ensure_dir_refuses_a_directory_of_another_user(short_tmp: Path) -> None:
+    if os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("CI runs the suite as root (chown of a test directory)")
+        pytest.skip("needs root to give a directory to another user")
+    theirs = short_tmp / "hy2fa-0"  # as if someone claimed the /tmp fallback name first
+    theirs.mkdir(mode=0o700)
+    os.chown(theirs, 65534, 65534)
+    with pytest.raises(InvalidInput, match="belongs to another user"):
+        controlpath.ensure_dir(str(theirs / "cm-x"))
+
+
+@pytest.mark.parametrize("path", ["/x/%h-root", "/home/a%b/.ssh/cm-x", "/tmp/cm-%d@h:22"])
+def test_a_literal_percent_is_refused_since_ssh_would_expand_it_again(path: str) -> None:
+    with pytest.raises(InvalidInput, match="literal '%'"):
+        controlpath.checked(path)
+    assert controlpath.checked("/tmp/cm-ola@h:22") == "/tmp/cm-ola@h:22"
+
+
 def test_local_names_are_the_machines() -> None:
     assert controlpath.local_hostname() == socket.gethostname()
     tokens = controlpath.Tokens(host="h", port=1, remote_user="r", original_host="n")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +15,7 @@ import pyotp
 import pytest
 from procs import cmdlines, next_prompt, ssh_processes
 
-from hy2fa_lab.core import mux
+from hy2fa_lab.core import environment, mux
 from hy2fa_lab.core.errors import Hy2faError, InvalidInput, NoPrompt
 from hy2fa_lab.core.manager import Manager, Settings
 from hy2fa_lab.core.session import MasterSession
@@ -298,3 +300,84 @@ async def test_missing_ssh_is_reported(short_tmp: Path) -> None:
     with pytest.raises(Hy2faError) as info:
         await manager.connect(ALIAS)
     assert info.value.reason == "ssh_missing"
+
+
+async def test_the_master_sees_none_of_the_servers_secrets(
+    server: Callable[..., Any], short_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A master outlives the Jupyter server: its environment must not keep the server's."""
+    monkeypatch.setenv("JUPYTER_TOKEN", "jupyter-token-must-not-leak")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "cloud-secret-must-not-leak")
+    monkeypatch.setenv("SSH_ASKPASS", "/usr/bin/true")
+    monkeypatch.setenv("DISPLAY", ":0")
+    srv = server(sshserver.totp(SECRET))
+    manager = make_manager(short_tmp, srv.port)
+    session = await manager.connect(ALIAS)
+    await answer_all(session, [_code()])
+    assert await session.wait(20) is State.CONNECTED
+    try:
+        raw = Path(f"/proc/{session.master_pid}/environ").read_bytes()
+        names = {item.split(b"=", 1)[0].decode() for item in raw.split(b"\0") if item}
+        assert b"must-not-leak" not in raw
+        leaked = {"JUPYTER_TOKEN", "AWS_SECRET_ACCESS_KEY", "SSH_ASKPASS", "DISPLAY"} & names
+        assert leaked == set()
+        assert "HOME" in names and "PATH" in names
+        assert names <= set(environment.PASSED) | {"LC_ALL", "LANG", "TERM"}
+    finally:
+        await manager.disconnect(session.name)
+
+
+async def test_a_stopped_master_is_unresponsive_and_never_an_exception(
+    server: Callable[..., Any], short_tmp: Path
+) -> None:
+    srv = server(sshserver.totp(SECRET))
+    manager = make_manager(short_tmp, srv.port)
+    session = await manager.connect(ALIAS)
+    await answer_all(session, [_code()])
+    assert await session.wait(20) is State.CONNECTED
+    pid = session.master_pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        await manager.refresh()
+        assert session.state is State.UNRESPONSIVE
+        assert "does not answer" in session.message
+        again = await manager.connect(ALIAS)  # no second login over a socket that hangs
+        assert again is session and session.state is State.UNRESPONSIVE
+        assert list(ssh_processes(session.target.control_path)) == [pid]
+        with pytest.raises(Hy2faError) as caught:
+            await manager.disconnect(ALIAS)
+        assert caught.value.reason == "unresponsive"
+        later = make_manager(short_tmp, srv.port)  # e.g. a server started meanwhile
+        await later.ready()
+        assert later.discovery_error is None
+        assert [(s.name, s.state) for s in later.sessions()] == [(ALIAS, State.UNRESPONSIVE)]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    await manager.refresh()
+    assert session.state is State.CONNECTED and session.master_pid == pid
+    await manager.disconnect(ALIAS)
+    assert session.state is State.DISCONNECTED
+
+
+async def test_a_host_key_asked_again_still_shows_the_fingerprint(
+    server: Callable[..., Any], short_tmp: Path
+) -> None:
+    srv = server(sshserver.totp(SECRET))
+    config = write_client_config(short_tmp, srv.port)
+    text = config.read_text().replace("StrictHostKeyChecking no", "StrictHostKeyChecking ask")
+    config.write_text(text)
+    manager = Manager(Settings(ssh_config=str(config), control_path=f"{short_tmp}/%C"))
+    session = await manager.connect(ALIAS)
+    first = await next_prompt(session, 0)
+    assert first.kind is PromptKind.HOSTKEY and "fingerprint is SHA256:" in first.text
+    fingerprint = next(w for w in first.text.split() if w.startswith("SHA256:")).rstrip(".")
+    await session.answer("SHA256:not-the-right-one")
+    second = await next_prompt(session, session.prompt_id)
+    assert second.kind is PromptKind.HOSTKEY
+    assert second.text.endswith("Please type 'yes', 'no' or the fingerprint: ")
+    assert fingerprint in second.text  # the person can still compare it
+    await session.answer("no")
+    assert await session.wait(20) is State.FAILED
+    assert session.reason is Reason.HOSTKEY_REJECTED
+    assert ssh_processes(session.target.control_path) == {}

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 from pathlib import Path
 from typing import Any
 
 import pyotp
 import pytest
+from listeners import SilentListener
 from test_server_api import add_prompt_host, answer, wait_for
 
 from hy2fa_lab import Hy2faError, ensure
@@ -92,6 +94,24 @@ async def test_ensure_returns_the_path_once_answered(
     assert path == view["control_path"]
     assert mux.alive(path) is not None
     await jp_fetch("hy2fa", "connections", "quick", method="DELETE")
+
+
+async def test_ensure_over_a_hung_master_fails_at_once_with_a_clear_error(
+    server_env: ServerInfo, jp_fetch: Any, client_config: Path, short_tmp: Path
+) -> None:
+    hung = short_tmp / "hung.sock"
+    with client_config.open("a") as handle:
+        handle.write(f"Host hung\n  HostName 127.0.0.1\n  ControlPath {hung}\n")
+    listener = SilentListener(str(hung))
+    try:
+        started = time.monotonic()
+        with pytest.raises(Hy2faError) as caught:
+            await asyncio.to_thread(ensure, "hung", timeout=60, out=io.StringIO())
+        assert caught.value.reason == "unresponsive"
+        assert "does not answer" in caught.value.message
+        assert time.monotonic() - started < 30  # not the whole timeout: the state is final
+    finally:
+        listener.close()
 
 
 @pytest.mark.parametrize(

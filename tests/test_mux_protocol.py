@@ -6,10 +6,12 @@ import os
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from listeners import SilentListener
 
 from hy2fa_lab.core import mux
 
@@ -128,8 +130,10 @@ def test_wrong_request_id_is_rejected(sock_path: str) -> None:
 
     master = FakeMaster(sock_path, confused)
     try:
-        with pytest.raises(mux.MuxError, match="request id"):
-            mux.alive(sock_path)
+        found = mux.status(sock_path)
+        assert found.liveness is mux.Liveness.UNRESPONSIVE
+        assert "request id" in found.message
+        assert mux.alive(sock_path) is None
     finally:
         master.close()
 
@@ -157,3 +161,87 @@ def test_plain_files_are_never_touched(sock_path: str) -> None:
 def test_missing_path_is_absent(sock_path: str) -> None:
     assert mux.status(sock_path).liveness is mux.Liveness.ABSENT
     assert mux.stop(sock_path) is False
+
+
+@pytest.mark.parametrize(
+    "says",
+    [b"", b"SSH-2.0-OpenSSH_9.2\r\n", b"HTTP/1.1 400 Bad Request\r\n\r\n", b"\x00\x00"],
+    ids=["silent", "ssh-banner", "http", "half-frame"],
+)
+def test_a_listener_that_does_not_answer_is_unresponsive_within_the_bound(
+    sock_path: str, says: bytes
+) -> None:
+    listener = SilentListener(sock_path, says)
+    try:
+        started = time.monotonic()
+        found = mux.status(sock_path, timeout=0.3)
+        assert found.liveness is mux.Liveness.UNRESPONSIVE
+        assert sock_path in found.message
+        assert mux.alive(sock_path, timeout=0.3) is None
+        assert mux.remove_stale(sock_path, timeout=0.3) is False
+        assert os.path.exists(sock_path)  # not ours to delete: something listens there
+        with pytest.raises(mux.MuxError):
+            mux.stop(sock_path, timeout=0.3)
+        assert time.monotonic() - started < 5  # four bounded calls, not a hang
+    finally:
+        listener.close()
+
+
+def _as_root() -> None:
+    if os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("CI runs the suite as root (chown of a test socket)")
+        pytest.skip("needs root to give a socket to another user")
+
+
+def test_a_socket_owned_by_another_user_is_never_spoken_to(sock_path: str) -> None:
+    _as_root()
+    master = FakeMaster(sock_path, _alive(4242))
+    try:
+        os.chown(sock_path, 65534, 65534)
+        found = mux.status(sock_path)
+        assert found.liveness is mux.Liveness.UNTRUSTED
+        assert "belongs to another user" in found.message
+        assert mux.alive(sock_path) is None
+        with pytest.raises(mux.UntrustedSocket):
+            mux.stop(sock_path)
+        assert mux.remove_stale(sock_path) is False
+        assert master.requests == []  # nothing was sent to it
+    finally:
+        master.close()
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o1777, 0o770], ids=["world", "sticky-tmp", "group"])
+def test_a_socket_in_a_directory_others_can_write_is_not_trusted(
+    short_tmp: Path, mode: int
+) -> None:
+    shared = short_tmp / "shared"
+    shared.mkdir()
+    path = str(shared / "m")
+    master = FakeMaster(path, _alive(4242))
+    try:
+        shared.chmod(mode)
+        found = mux.status(path)
+        assert found.liveness is mux.Liveness.UNTRUSTED
+        assert "writable by others" in found.message
+        assert master.requests == []
+        shared.chmod(0o700)
+        assert mux.alive(path) == 4242  # the same socket, once the directory is private
+    finally:
+        master.close()
+
+
+def test_a_directory_owned_by_another_user_is_not_trusted(short_tmp: Path) -> None:
+    _as_root()
+    theirs = short_tmp / "theirs"
+    theirs.mkdir(mode=0o700)
+    path = str(theirs / "m")
+    master = FakeMaster(path, _alive(4242))
+    try:
+        os.chown(theirs, 65534, 65534)
+        found = mux.status(path)
+        assert found.liveness is mux.Liveness.UNTRUSTED
+        assert "belongs to another user" in found.message
+        assert master.requests == []
+    finally:
+        master.close()

@@ -212,6 +212,15 @@ def test_long_control_paths_fall_back_to_a_hash(short_tmp: Path) -> None:
         ("saga", {"persist": "forever"}, "persist"),
         ("saga", {"ssh_options": [("ControlMaster", "no")]}, "cannot be set"),
         ("saga", {"ssh_options": [("Bad Key", "x")]}, "option name"),
+        ("saga", {"ssh_options": [("PKCS11Provider", "/tmp/lib.so")]}, "cannot be set"),
+        ("saga", {"ssh_options": [("SecurityKeyProvider", "/tmp/lib.so")]}, "cannot be set"),
+        ("saga", {"ssh_options": [("UserKnownHostsFile", "/dev/null")]}, "cannot be set"),
+        ("saga", {"ssh_options": [("StrictHostKeyChecking", "no")]}, "use yes or ask"),
+        ("saga", {"ssh_options": [("StrictHostKeyChecking", "accept-new")]}, "use yes or ask"),
+        ("saga", {"ssh_options": [("ProxyJump", "-oProxyCommand=x")]}, "ProxyJump hop"),
+        ("saga", {"user": "%d"}, "'%'"),
+        ("saga", {"persist": "9999999999w"}, "longer than ssh allows"),
+        ("saga", {"persist": "1" * 20}, "longer than ssh allows"),
     ],
 )
 def test_bad_targets_are_refused_before_ssh_runs(target: str, kwargs: dict, message: str) -> None:
@@ -223,3 +232,44 @@ def test_missing_ssh_is_reported_as_such() -> None:
     with pytest.raises(Hy2faError) as caught:
         resolve("saga", profiles=BUILTIN_CLUSTERS, ssh="/nonexistent/ssh")
     assert caught.value.reason == "ssh_missing"
+
+
+@pytest.mark.parametrize("template", ["/tmp/x/%%h-%r", "/tmp/cm-%%%C"])
+def test_a_template_that_leaves_a_literal_percent_is_refused(
+    template: str, short_tmp: Path
+) -> None:
+    empty = short_tmp / "empty"
+    empty.write_text("")
+    with pytest.raises(InvalidInput, match="literal '%'"):
+        resolve(
+            "127.0.0.1",
+            profiles={},
+            user="ola",
+            config_file=str(empty),
+            control_path_template=template,
+        )
+
+
+def test_a_percent_in_home_is_refused_not_passed_to_ssh(
+    short_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = short_tmp / "a%dhome"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    empty = short_tmp / "empty"
+    empty.write_text("")
+    with pytest.raises(InvalidInput, match="literal '%'"):
+        resolve("127.0.0.1", profiles={}, user="ola", config_file=str(empty))
+
+
+def test_configured_clusters_may_only_use_safe_ssh_options() -> None:
+    with pytest.raises(InvalidInput, match="PKCS11Provider cannot be set"):
+        load_profiles(
+            {"lab": {"host": "lab.example.org", "ssh_options": {"PKCS11Provider": "/x.so"}}},
+            include_ssh_config_hosts=False,
+        )
+    profiles = load_profiles(
+        {"lab": {"host": "lab.example.org", "ssh_options": {"ProxyJump": "ola@bastion:2222"}}},
+        include_ssh_config_hosts=False,
+    )
+    assert profiles["lab"].ssh_options == (("ProxyJump", "ola@bastion:2222"),)

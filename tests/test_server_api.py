@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -17,7 +18,8 @@ from typing import Any
 
 import pyotp
 import pytest
-from procs import cmdlines, ssh_processes
+from listeners import SilentListener
+from procs import cmdlines, process_alive, ssh_processes
 from tornado.httpclient import HTTPClientError, HTTPResponse
 
 from hy2fa_lab.core import mux
@@ -322,6 +324,79 @@ async def test_bad_requests_get_clear_errors_and_spawn_nothing(
     assert set(ssh_processes("saga.sigma2.no")) == before
     listing = await call(jp_fetch, "GET", "connections")
     assert listing["connections"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"cluster": "configured", "persist": "9999999999w"}, 422, "longer than ssh allows"),
+        ({"cluster": "configured", "persist": "1" * 20}, 422, "longer than ssh allows"),
+        ({"cluster": "configured", "persist": "1e99"}, 422, "persist must be"),
+        ({"cluster": "configured", "persist": -1}, 422, "persist must be"),
+        ({"cluster": "configured", "user": "%d"}, 422, "'%'"),
+        ({"cluster": "configured", "user": "-oProxyCommand=x"}, 422, "must not start"),
+        ({"cluster": "x" * 5_000_000}, 404, "No cluster named"),
+        ({"cluster": "configured", "user": "u" * 5_000_000}, 422, "longer than 255"),
+    ],
+    ids=["9999999999w", "20-digits", "1e99", "minus-one", "percent-user", "dash-user",
+         "5MB-cluster", "5MB-user"],
+)  # fmt: skip
+async def test_out_of_range_and_huge_input_is_refused_briefly_before_ssh_runs(
+    jp_fetch: Fetch, body: dict[str, Any], status: int, words: str
+) -> None:
+    got, error = await call_error(jp_fetch, "POST", "connections", body=body)
+    assert got == status and words in error["message"]
+    assert len(error["message"]) < 300  # a 5 MB input is not echoed back
+    assert ssh_processes("127.0.0.1") == {}
+    assert (await call(jp_fetch, "GET", "connections"))["connections"] == []
+
+
+async def test_a_killed_master_shows_at_once_in_its_own_row(
+    jp_fetch: Fetch, prompt_server: Callable[..., Any], client_config: Path
+) -> None:
+    server = prompt_server(sshserver.totp(SECRET))
+    add_prompt_host(client_config, "killed", server.port)
+    await call(jp_fetch, "POST", "connections", body={"cluster": "killed"})
+    await wait_for(jp_fetch, "killed", {"prompting"})
+    await answer(jp_fetch, "killed", code())
+    live = await wait_for(jp_fetch, "killed", {"connected"})
+    os.kill(live["master_pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while process_alive(live["master_pid"]) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    view = await call(jp_fetch, "GET", "connections", "killed")  # not after the next refresh
+    assert view["state"] == "disconnected" and view["master_pid"] is None
+
+
+@pytest.fixture
+def hung_socket(jp_server_config: dict[str, Any], client_config: Path, short_tmp: Path) -> Any:
+    """A listener that never answers at the ControlPath of ``Host hung``, there before the
+    server starts (a master stopped with SIGSTOP, or something else bound there)."""
+    path = str(short_tmp / "hung.sock")
+    with client_config.open("a") as handle:
+        handle.write(f"Host hung\n  HostName 127.0.0.1\n  ControlPath {path}\n")
+    listener = SilentListener(path)
+    yield path
+    listener.close()
+
+
+async def test_a_socket_that_never_answers_breaks_no_route(
+    hung_socket: str, jp_fetch: Fetch
+) -> None:
+    assert (await call(jp_fetch, "GET", "version"))["version"]  # the extension started
+    listed = (await call(jp_fetch, "GET", "connections"))["connections"]
+    assert [(c["name"], c["state"]) for c in listed] == [("hung", "unresponsive")]
+    assert "does not answer" in listed[0]["message"]
+    rows = {c["name"]: c for c in (await call(jp_fetch, "GET", "clusters"))["clusters"]}
+    assert rows["hung"]["state"] == "unresponsive"
+    view = await call(jp_fetch, "POST", "connections", body={"cluster": "hung"})
+    assert view["state"] == "unresponsive"
+    assert (await call(jp_fetch, "GET", "connections", "hung"))["state"] == "unresponsive"
+    status, error = await call_error(jp_fetch, "DELETE", "connections", "hung")
+    assert (status, error["reason"]) == (502, "unresponsive")
+    assert "does not answer" in error["message"]
+    assert ssh_processes(hung_socket) == {}  # no login was started over it
+    assert os.path.exists(hung_socket)  # and it was not removed
 
 
 async def test_non_json_body_is_refused(jp_fetch: Fetch) -> None:

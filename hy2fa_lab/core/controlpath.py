@@ -11,10 +11,10 @@ import getpass
 import hashlib
 import os
 import socket
-import stat
 import sys
 from dataclasses import dataclass
 
+from . import trust, validate
 from .errors import InvalidInput
 
 DEFAULT_TEMPLATE = "~/.ssh/cm-%r@%h:%p"
@@ -73,14 +73,18 @@ def expand(template: str, tokens: Tokens, *, local_host: str | None = None) -> s
             continue
         token = template[index + 1 : index + 2]
         if token not in values:
-            raise InvalidInput(f"control path template has an unknown token %{token}: {template!r}")
+            raise InvalidInput(
+                f"control path template has an unknown token %{token}: {validate.shown(template)}"
+            )
         out.append(values[token])
         index += 2
     path = "".join(out)
     if path == "~" or path.startswith("~/"):
         path = home + path[1:]
     if not os.path.isabs(path):
-        raise InvalidInput(f"control path must be absolute (or start with ~/): {template!r}")
+        raise InvalidInput(
+            f"control path must be absolute (or start with ~/): {validate.shown(template)}"
+        )
     return path
 
 
@@ -96,7 +100,7 @@ def shortened(path: str, tokens: Tokens, *, local_host: str | None = None) -> st
     for directory in (
         os.path.dirname(path),
         os.path.expanduser("~/.ssh"),
-        f"/tmp/hy2fa-{os.getuid()}",  # noqa: S108 - a 0700 directory of our own, checked below
+        f"/tmp/hy2fa-{os.getuid()}",  # noqa: S108 - made 0700 by ensure_dir, refused if not ours
     ):
         candidate = os.path.join(directory, name)
         if fits(candidate):
@@ -105,14 +109,23 @@ def shortened(path: str, tokens: Tokens, *, local_host: str | None = None) -> st
 
 
 def ensure_dir(path: str) -> None:
-    """Create the socket's directory 0700; refuse one that others can write to."""
+    """Create the socket's directory 0700; refuse one that is not ours or others can write."""
     directory = os.path.dirname(path) or "."
     if not os.path.isdir(directory):
         os.makedirs(directory, mode=0o700, exist_ok=True)
         with contextlib.suppress(OSError):
             os.chmod(directory, 0o700)
-    info = os.stat(directory)
-    if info.st_uid != os.getuid() and info.st_uid != 0:
-        raise InvalidInput(f"socket directory {directory} belongs to another user")
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX:
-        raise InvalidInput(f"socket directory {directory} is writable by others; use chmod 700")
+    problem = trust.directory_problem(directory)
+    if problem is not None:
+        raise InvalidInput(f"Refusing to put a control socket there: {problem}")
+
+
+def checked(path: str) -> str:
+    """``path`` if ssh will take it literally: ssh expands ``%`` tokens in ``-S`` again."""
+    if "%" in path:
+        raise InvalidInput(
+            f"the control path {validate.shown(path)} holds a literal '%', which ssh would "
+            "expand again; choose a ControlPath template (and home directory) whose "
+            "expansion has no '%'"
+        )
+    return path

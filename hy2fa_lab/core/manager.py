@@ -43,6 +43,7 @@ class Manager:
         self._locks: dict[str, asyncio.Lock] = {}
         self._listeners: list[Listener] = []
         self._discovery: asyncio.Future[list[MasterSession]] | None = None
+        self.discovery_error: Exception | None = None
 
     # ---- profiles and targets --------------------------------------------------
 
@@ -128,11 +129,10 @@ class Manager:
             session = self.session_for(target)
             if session.pending:
                 return session
-            if session.state is State.CONNECTED:
-                pid = await asyncio.to_thread(mux.alive, target.control_path)
-                if pid is not None:
-                    return session
-                session.mark_disconnected("The master exited")
+            if session.state in (State.CONNECTED, State.UNRESPONSIVE):
+                await self.check(session)
+                if session.state in (State.CONNECTED, State.UNRESPONSIVE):
+                    return session  # a master that does not answer is not replaced blindly
             session.start()
             return session
 
@@ -140,7 +140,7 @@ class Manager:
         for session in self._sessions.values():
             if session.name == name:
                 return session
-        raise UnknownCluster(f"No connection named {name!r}")
+        raise UnknownCluster(f"No connection named {validate.shown(name)}")
 
     def sessions(self) -> list[MasterSession]:
         return list(self._sessions.values())
@@ -166,42 +166,73 @@ class Manager:
         lock = self._locks.setdefault(path, asyncio.Lock())
         async with lock:
             stopped = await asyncio.to_thread(_stop_and_wait, path)
-            if stopped or session.state is State.CONNECTED:
+            if stopped or session.state in (State.CONNECTED, State.UNRESPONSIVE):
                 session.mark_disconnected("Disconnected")
         return session
 
+    async def check(self, session: MasterSession) -> None:
+        """Bring a settled session in line with its socket (one mux round trip, bounded)."""
+        if session.pending:
+            return
+        found = await asyncio.to_thread(mux.status, session.target.control_path)
+        if found.liveness is mux.Liveness.ALIVE and found.pid is not None:
+            if session.state is not State.CONNECTED or session.master_pid != found.pid:
+                session.adopt(found.pid)
+        elif found.liveness is mux.Liveness.UNRESPONSIVE:
+            if session.state is not State.UNRESPONSIVE or session.message != found.message:
+                session.mark_unresponsive(found.message)
+        elif session.state in (State.CONNECTED, State.UNRESPONSIVE):
+            session.mark_disconnected(
+                found.message or "The master exited (idle past ControlPersist, or stopped)"
+            )
+
     async def refresh(self) -> None:
-        """Notice masters that went away (ControlPersist ran out, killed)."""
-        for session in self.sessions():
-            if session.state is State.CONNECTED:
-                pid = await asyncio.to_thread(mux.alive, session.target.control_path)
-                if pid is None:
-                    session.mark_disconnected(
-                        "The master exited (idle past ControlPersist, or stopped)"
-                    )
+        """Notice masters that went away (ControlPersist ran out, killed) or stopped answering."""
+        watched = [
+            session
+            for session in self.sessions()
+            if session.state in (State.CONNECTED, State.UNRESPONSIVE)
+        ]
+        await asyncio.gather(*(self.check(session) for session in watched))
 
     async def discover(self) -> list[MasterSession]:
-        """Adopt masters that already run for known clusters (e.g. after a restart)."""
-        found = []
-        for name in self.profiles():
+        """Adopt masters that already run for known clusters (e.g. after a restart).
+
+        A socket that does not answer is listed as unresponsive; one that is not ours is
+        left alone. Nothing here raises: the server must start whatever is on disk.
+        """
+
+        async def look(name: str) -> MasterSession | None:
             try:
                 target = await self.resolve_async(name)
             except Hy2faError:
-                continue
-            pid = await asyncio.to_thread(mux.alive, target.control_path)
-            if pid is None:
-                continue
+                return None
+            found = await asyncio.to_thread(mux.status, target.control_path)
+            if found.liveness not in (mux.Liveness.ALIVE, mux.Liveness.UNRESPONSIVE):
+                return None
             session = self.session_for(target)
-            if session.state is not State.CONNECTED or session.master_pid != pid:
-                session.adopt(pid)
-            found.append(session)
-        return found
+            await self.check(session)
+            return session
+
+        try:
+            names = list(self.profiles())
+        except Hy2faError:
+            return []
+        found = await asyncio.gather(*(look(name) for name in names))
+        return [session for session in found if session is not None]
 
     async def ready(self) -> None:
-        """Discover running masters once, before anything is listed or started."""
+        """Discover running masters once, before anything is listed or started.
+
+        A failure is kept in ``discovery_error`` for the caller to report; it never blocks
+        requests (the server must answer whatever is on disk).
+        """
         if self._discovery is None:
             self._discovery = asyncio.ensure_future(self.discover())
-        await asyncio.shield(self._discovery)
+        try:
+            await asyncio.shield(self._discovery)
+        except Exception as error:
+            self.discovery_error = error
 
     async def shutdown(self) -> None:
         """Cancel logins under way; live masters are left running on purpose."""
@@ -213,11 +244,16 @@ def _stop_and_wait(path: str, timeout: float = 5.0) -> bool:
     """Stop the master on ``path`` and wait until its socket is gone (blocking)."""
     try:
         accepted = mux.stop(path)
+    except mux.UntrustedSocket as error:
+        raise Hy2faError(str(error), reason="unsafe_socket") from None
     except (OSError, mux.MuxError):
         accepted = False
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if mux.alive(path) is None:
+        found = mux.status(path)
+        if found.liveness is mux.Liveness.UNRESPONSIVE and not accepted:
+            raise Hy2faError(f"{found.message}; it was left as it is", reason="unresponsive")
+        if found.liveness not in (mux.Liveness.ALIVE, mux.Liveness.UNRESPONSIVE):
             with contextlib.suppress(OSError):
                 mux.remove_stale(path)
             return accepted

@@ -97,17 +97,19 @@ def profile_from_config(name: str, data: Mapping[str, Any]) -> ClusterProfile:
     """A profile from Jupyter config or the settings editor; every value is checked."""
     validate.cluster_name(name)
     if not isinstance(data, Mapping):
-        raise InvalidInput(f"cluster {name!r} must be a mapping of settings")
+        raise InvalidInput(f"cluster {validate.shown(name)} must be a mapping of settings")
     unknown = set(data) - _PROFILE_KEYS
     if unknown:
-        raise InvalidInput(f"cluster {name!r} has unknown settings: {', '.join(sorted(unknown))}")
+        raise InvalidInput(
+            f"cluster {validate.shown(name)} has unknown settings: {', '.join(sorted(unknown))}"
+        )
     base = BUILTIN_CLUSTERS.get(name)
     host = data.get("host", base.host if base else None)
     if host is None:
-        raise InvalidInput(f"cluster {name!r} needs a host")
+        raise InvalidInput(f"cluster {validate.shown(name)} needs a host")
     options = data.get("ssh_options") or {}
     if not isinstance(options, Mapping):
-        raise InvalidInput(f"ssh_options of cluster {name!r} must be a mapping")
+        raise InvalidInput(f"ssh_options of cluster {validate.shown(name)} must be a mapping")
 
     def text(key: str) -> str:
         value = data.get(key, getattr(base, key) if base else "")
@@ -200,7 +202,7 @@ def resolve(
     remote_port = validate.port(settings.get("port", explicit_port or 22))
     configured = settings.get("controlpath", "none")
     if configured and configured.lower() != "none":
-        path = configured
+        path = controlpath.checked(configured)
     else:
         path = _template_path(
             control_path_template or controlpath.DEFAULT_TEMPLATE,
@@ -263,6 +265,6 @@ def _template_path(
         )
         path = asked.get("controlpath", "")
         if not path or path.lower() == "none":
-            raise InvalidInput(f"ssh did not expand the control path {template!r}")
-        return controlpath.shortened(path, tokens)
-    return controlpath.shortened(controlpath.expand(template, tokens), tokens)
+            raise InvalidInput(f"ssh did not expand the control path {validate.shown(template)}")
+        return controlpath.checked(controlpath.shortened(path, tokens))
+    return controlpath.checked(controlpath.shortened(controlpath.expand(template, tokens), tokens))

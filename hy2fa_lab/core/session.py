@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import re
 import shutil
@@ -21,9 +22,10 @@ from typing import Any
 import pexpect
 
 from . import controlpath, mux
+from .environment import ssh_environment
 from .errors import InvalidInput, NoPrompt
 from .prompts import classify, clean, is_prompt_line, is_same_question
-from .types import Prompt, PromptKind, Reason, State, Target
+from .types import SETTLED_STATES, Prompt, PromptKind, Reason, State, Target
 
 ChangeCallback = Callable[["MasterSession"], None]
 
@@ -49,8 +51,6 @@ _WRONG = {
     PromptKind.PASSWORD: "Wrong password — try again",
     PromptKind.PASSPHRASE: "Wrong passphrase — try again",
 }
-
-_TERMINAL = (State.CONNECTED, State.FAILED, State.DISCONNECTED)
 
 
 def _hostkey_changed_message(host: str, lines: list[str]) -> str:
@@ -236,7 +236,7 @@ class MasterSession:
         """Wait until the login is over (connected, failed or disconnected)."""
 
         async def settled() -> State:
-            while self.state not in _TERMINAL:
+            while self.state not in SETTLED_STATES:
                 await self.changed()
             return self.state
 
@@ -253,6 +253,11 @@ class MasterSession:
         self.message = ""
         self.reason = None
         self._set(State.CONNECTED)
+
+    def mark_unresponsive(self, message: str) -> None:
+        """A socket is there but its master does not answer (stopped, hung, not a master)."""
+        self.message = message
+        self._set(State.UNRESPONSIVE)
 
     def mark_disconnected(self, message: str) -> None:
         self.master_pid = None
@@ -302,15 +307,23 @@ class MasterSession:
         if existing.liveness is mux.Liveness.ALIVE and existing.pid is not None:
             self.adopt(existing.pid)
             return
+        if existing.liveness is mux.Liveness.UNRESPONSIVE:
+            self.mark_unresponsive(existing.message)
+            return
+        if existing.liveness is mux.Liveness.UNTRUSTED:
+            self._fail(Reason.UNSAFE_SOCKET, existing.message)
+            return
         if existing.liveness is mux.Liveness.STALE:
             await asyncio.to_thread(mux.remove_stale, path)
         if shutil.which(self.ssh) is None:
             self._fail(Reason.SSH_MISSING, f"The OpenSSH client ({self.ssh}) is not installed")
             return
-        await asyncio.to_thread(controlpath.ensure_dir, path)
-        env = {key: value for key, value in os.environ.items() if not key.startswith("SSH_ASKPASS")}
-        env.update({"LC_ALL": "C", "LANG": "C", "TERM": "dumb"})
-        env.pop("DISPLAY", None)
+        try:
+            await asyncio.to_thread(controlpath.ensure_dir, path)
+        except InvalidInput as error:
+            self._fail(Reason.UNSAFE_SOCKET, error.message)
+            return
+        env = ssh_environment()
         argv = self.argv()
         child: pexpect.spawn = await asyncio.to_thread(
             pexpect.spawn,
@@ -369,6 +382,8 @@ class MasterSession:
                     raise _Finished
                 continue
             prompt = classify(pending)
+            if prompt is not None and prompt.kind is PromptKind.HOSTKEY:
+                prompt = _with_fingerprint(prompt, asked)
             if prompt is not None:
                 if any(is_same_question(prompt, earlier) for earlier in asked):
                     self.message = _WRONG.get(asked[-1].kind, "Not accepted — try again")
@@ -459,6 +474,18 @@ class MasterSession:
         if self.master_pid is None and await asyncio.to_thread(mux.alive, path) is not None:
             with contextlib.suppress(OSError, mux.MuxError):
                 await asyncio.to_thread(mux.stop, path)
+
+
+def _with_fingerprint(prompt: Prompt, asked: list[Prompt]) -> Prompt:
+    """ssh's "Please type 'yes', 'no' or the fingerprint" after a wrong answer drops the key's
+    description: keep showing it, so the person can still compare the fingerprint."""
+    if "fingerprint is" in prompt.text:
+        return prompt
+    for earlier in reversed(asked):
+        if earlier.kind is PromptKind.HOSTKEY and "fingerprint is" in earlier.text:
+            head = earlier.text.rsplit("\n", 1)[0]
+            return dataclasses.replace(prompt, text=f"{head}\n{prompt.text}")
+    return prompt
 
 
 class _Finished(Exception):

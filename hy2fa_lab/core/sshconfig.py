@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import glob
 import os
+import pwd
 import shlex
 import subprocess
 from collections.abc import Iterator, Sequence
@@ -15,6 +16,7 @@ from .errors import Hy2faError, InvalidInput
 
 _G_TIMEOUT = 10.0
 _MAX_INCLUDE_DEPTH = 16
+SYSTEM_CONFIG_FILE = "/etc/ssh/ssh_config"
 
 
 def ssh_g(
@@ -62,21 +64,51 @@ def ssh_g(
     return settings
 
 
+def passwd_home() -> str:
+    """The home directory ssh uses: the passwd entry's, not ``$HOME`` (ssh ignores it)."""
+    try:
+        return pwd.getpwuid(os.getuid()).pw_dir
+    except KeyError:  # no passwd entry (some containers): ssh would fail; $HOME is a guess
+        return os.path.expanduser("~")
+
+
+def user_ssh_dir() -> str:
+    """``~/.ssh`` as ssh finds it."""
+    return os.path.join(passwd_home(), ".ssh")
+
+
+def user_config_file() -> str:
+    """The per-user config ssh reads when no ``-F`` is given."""
+    return os.path.join(user_ssh_dir(), "config")
+
+
 def default_config_file() -> str:
-    return os.path.expanduser("~/.ssh/config")
+    """Kept for callers of the old name: the user's config file, as ssh finds it."""
+    return user_config_file()
 
 
 def config_hosts(config_file: str | None = None) -> list[str]:
-    """Concrete ``Host`` aliases (no wildcards or negations), in file order, Includes followed."""
-    path = config_file or default_config_file()
+    """Concrete ``Host`` aliases (no wildcards or negations), in file order, Includes followed.
+
+    Without ``config_file`` these are the files ssh itself reads: the user's config, then the
+    system-wide one; with it, only that file (as ``ssh -F``).
+    """
+    if config_file:
+        roots = [(config_file, user_ssh_dir())]
+    else:
+        roots = [
+            (user_config_file(), user_ssh_dir()),
+            (SYSTEM_CONFIG_FILE, os.path.dirname(SYSTEM_CONFIG_FILE)),
+        ]
     seen: list[str] = []
-    for name in _hosts_in(path, depth=0):
-        if name not in seen:
-            seen.append(name)
+    for path, include_dir in roots:
+        for name in _hosts_in(path, include_dir, depth=0):
+            if name not in seen:
+                seen.append(name)
     return seen
 
 
-def _hosts_in(path: str, depth: int) -> Iterator[str]:
+def _hosts_in(path: str, include_dir: str, depth: int) -> Iterator[str]:
     if depth > _MAX_INCLUDE_DEPTH:
         return
     try:
@@ -100,13 +132,17 @@ def _hosts_in(path: str, depth: int) -> Iterator[str]:
                     yield word
         elif keyword == "include":
             for pattern in words:
-                for included in sorted(glob.glob(_include_path(pattern))):
-                    yield from _hosts_in(included, depth + 1)
+                for included in sorted(glob.glob(_include_path(pattern, include_dir))):
+                    yield from _hosts_in(included, include_dir, depth + 1)
 
 
-def _include_path(pattern: str) -> str:
-    """Relative Include paths are relative to ~/.ssh for a user config (ssh_config(5))."""
-    pattern = os.path.expanduser(pattern)
+def _include_path(pattern: str, include_dir: str) -> str:
+    """Relative Include paths are relative to ~/.ssh in a user config and to /etc/ssh in the
+    system one, however deeply included (ssh_config(5)); ``~`` is the passwd home."""
+    if pattern == "~" or pattern.startswith("~/"):
+        pattern = passwd_home() + pattern[1:]
+    else:
+        pattern = os.path.expanduser(pattern)  # ~user: from the passwd database as well
     if os.path.isabs(pattern):
         return pattern
-    return os.path.join(os.path.expanduser("~/.ssh"), pattern)
+    return os.path.join(include_dir, pattern)

@@ -16,6 +16,11 @@ class State(str, enum.Enum):
     CONNECTED = "connected"
     FAILED = "failed"
     DISCONNECTED = "disconnected"
+    UNRESPONSIVE = "unresponsive"  # a socket whose master does not answer (SIGSTOP, hung)
+
+
+# No login is under way in these states: a waiter can stop waiting.
+SETTLED_STATES = frozenset({State.CONNECTED, State.FAILED, State.DISCONNECTED, State.UNRESPONSIVE})
 
 
 class PromptKind(str, enum.Enum):
@@ -37,6 +42,7 @@ class Reason(str, enum.Enum):
     TIMEOUT = "timeout"
     CANCELLED = "cancelled"
     SSH_MISSING = "ssh_missing"
+    UNSAFE_SOCKET = "unsafe_socket"  # another user's socket, or a directory others can write
     ERROR = "error"
 
 

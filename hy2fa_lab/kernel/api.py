@@ -92,7 +92,7 @@ def _wait(backend: Backend, view: View, deadline: float, timeout: float, out: Te
         state = view["state"]
         if state == "connected":
             return str(view["control_path"])
-        if state in ("failed", "disconnected"):
+        if state in ("failed", "disconnected", "unresponsive"):
             raise Hy2faError(
                 f"{name}: {view.get('message') or state}", reason=view.get("reason") or state
             )

@@ -17,6 +17,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from ..core import validate
 from ..core.errors import Hy2faError, InvalidInput, NoPrompt, UnknownCluster
 from ..core.manager import Manager
 from ..settings import settings_from_jupyter_config
@@ -158,7 +159,7 @@ class ServerBackend:
             wanted = user is None or row.get("user") == user
             if row["name"] == cluster and row.get("control_path") and wanted:
                 return str(row["control_path"])
-        raise UnknownCluster(f"The server knows no cluster named {cluster!r}")
+        raise UnknownCluster(f"The server knows no cluster named {validate.shown(cluster)}")
 
 
 class LocalBackend:

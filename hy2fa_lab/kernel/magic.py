@@ -50,7 +50,11 @@ class Hy2faMagics(Magics):
     def hy2fa(self, line: str) -> Any:
         """Open, list and close 2FA ControlMaster sockets. ``%hy2fa connect saga``."""
         try:
-            args = _parser().parse_args(shlex.split(line))
+            words = shlex.split(line)
+        except ValueError as error:  # an unterminated quote
+            raise UsageError(f"{error} in {validate.shown(line)}\n{USAGE}") from None
+        try:
+            args = _parser().parse_args(words)
             return getattr(self, "_" + args.command)(args)
         except Hy2faError as error:
             raise UsageError(f"{error.message} ({error.reason})") from None

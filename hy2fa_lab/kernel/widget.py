@@ -16,6 +16,7 @@ import ipywidgets as widgets
 from traitlets import Unicode
 
 from ..core.errors import Hy2faError
+from ..core.types import SETTLED_STATES
 from .backends import Backend, View
 
 _FOLLOW_EVERY = 0.4
@@ -27,6 +28,7 @@ _COLOURS = {
     "connected": "var(--jp-success-color0, #2e7d32)",
     "failed": "var(--jp-error-color0, #c62828)",
     "disconnected": "var(--jp-ui-font-color2, #666)",
+    "unresponsive": "var(--jp-warn-color0, #ef6c00)",
 }
 _NUMERIC = {"otp", "duo"}
 
@@ -111,7 +113,7 @@ class ConnectWidget:
                 self._show_error(error.message)
                 continue
             self.render(view)
-            if view["state"] in ("connected", "failed", "disconnected"):
+            if view["state"] in {state.value for state in SETTLED_STATES}:
                 return
             if time.monotonic() - started > _FOLLOW_FOR:
                 return
@@ -165,6 +167,7 @@ class ConnectWidget:
             "connected": "Connected",
             "failed": "Failed",
             "disconnected": "Disconnected",
+            "unresponsive": "Not responding",
         }.get(state, state)
         detail = ""
         if state == "connected":

@@ -115,9 +115,14 @@ class Hy2faLab(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         """Adopt masters opened before this server started, then watch them."""
-        await self.manager.ready()
+        await self.manager.ready()  # never raises: the server comes up whatever is on disk
+        error = self.manager.discovery_error
+        if error is not None:
+            self.log.error("hy2fa_lab: looking for running masters failed", exc_info=error)
         for session in self.manager.sessions():
-            self.log.info("hy2fa_lab: found the running master of %s", session.name)
+            self.log.info(
+                "hy2fa_lab: found the master of %s (%s)", session.name, session.state.value
+            )
         self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
 
     async def stop_extension(self) -> None:

@@ -17,7 +17,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
 from .._version import __version__
-from ..core import mux
+from ..core import mux, validate
 from ..core.errors import Hy2faError, InvalidInput, NoPrompt, UnknownCluster
 from ..core.manager import Manager
 from ..core.session import MasterSession
@@ -134,8 +134,14 @@ class ClustersHandler(Hy2faHandler):
             state = session.state.value
             pid = session.master_pid
         else:
-            pid = await asyncio.to_thread(mux.alive, target.control_path)
-            state = State.CONNECTED.value if pid is not None else State.IDLE.value
+            found = await asyncio.to_thread(mux.status, target.control_path)
+            pid = found.pid
+            state = {
+                mux.Liveness.ALIVE: State.CONNECTED.value,
+                mux.Liveness.UNRESPONSIVE: State.UNRESPONSIVE.value,
+            }.get(found.liveness, State.IDLE.value)
+            if found.message:
+                row["message"] = found.message
         demo_code = self._demo_code(name)
         if demo_code is not None:
             row["demo_code"] = demo_code
@@ -190,11 +196,11 @@ class ConnectionsHandler(Hy2faHandler):
             assert cluster is not None
             profiles = await asyncio.to_thread(self.manager.profiles, reload=True)
             if cluster not in profiles:
-                raise UnknownCluster(f"No cluster named {cluster!r}")
+                raise UnknownCluster(f"No cluster named {validate.shown(cluster)}")
             session = await self.manager.connect(
                 cluster, user=user, persist=None if persist is None else str(persist)
             )
-            status = 200 if session.state is State.CONNECTED else 202
+            status = 202 if session.pending else 200
             self.reply(session.to_json(), status)
 
         await self.guarded(work)
@@ -205,7 +211,9 @@ class ConnectionHandler(Hy2faHandler):
     @authorized
     async def get(self, name: str) -> None:
         async def work() -> None:
-            self.reply(self.session_named(name).to_json())
+            session = self.session_named(name)
+            await self.manager.check(session)  # a killed master shows at once, not next refresh
+            self.reply(session.to_json())
 
         await self.guarded(work)
 
