@@ -424,49 +424,7 @@ async def test_answers_are_checked_and_not_echoed(
     await call(jp_fetch, "DELETE", "connections", "otp")
 
 
-# ---- auth -------------------------------------------------------------------------------
-
-ROUTES = [
-    ("GET", "version"),
-    ("GET", "clusters"),
-    ("GET", "connections"),
-    ("POST", "connections"),
-    ("GET", "connections/saga"),
-    ("DELETE", "connections/saga"),
-    ("POST", "connections/saga/answer"),
-]
-
-
-@pytest.mark.parametrize(("method", "path"), ROUTES)
-async def test_every_route_needs_a_token(
-    jp_fetch: Fetch, jp_serverapp: Any, method: str, path: str
-) -> None:
-    body = json.dumps({"cluster": "saga"}) if method == "POST" else None
-    with pytest.raises(HTTPClientError) as caught:
-        await jp_fetch(
-            "hy2fa", *path.split("/"), method=method, body=body, headers={"Authorization": ""}
-        )
-    assert caught.value.code in (401, 403)
-
-
-async def test_cookie_without_xsrf_is_refused(
-    jp_fetch: Fetch, jp_serverapp: Any, jp_base_url: str, http_server_port: Any
-) -> None:
-    """A browser session (cookie) may only POST with the XSRF token, as jupyter_server does."""
-    base = f"http://127.0.0.1:{http_server_port[-1]}{jp_base_url}"
-    token = jp_serverapp.identity_provider.token
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
-    login = await asyncio.to_thread(opener.open, f"{base}api/status?token={token}")
-    login.read()
-    request = urllib.request.Request(
-        f"{base}hy2fa/connections", data=b'{"cluster": "saga"}', method="POST"
-    )
-    with pytest.raises(urllib.error.HTTPError) as caught:
-        await asyncio.to_thread(opener.open, request)
-    assert caught.value.code == 403
-    listed = await asyncio.to_thread(opener.open, f"{base}hy2fa/version")
-    assert json.loads(listed.read())["version"]  # the cookie alone is enough to read
-    assert (await call(jp_fetch, "GET", "connections"))["connections"] == []
+# Auth of every route (listed from the app) is in test_auth.py.
 
 
 # ---- events -----------------------------------------------------------------------------
