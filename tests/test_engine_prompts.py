@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import stat
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -381,3 +382,25 @@ async def test_a_host_key_asked_again_still_shows_the_fingerprint(
     assert await session.wait(20) is State.FAILED
     assert session.reason is Reason.HOSTKEY_REJECTED
     assert ssh_processes(session.target.control_path) == {}
+
+
+async def test_socket_directory_is_0700_and_socket_0600_under_umask_022(
+    server: Callable[..., Any], short_tmp: Path
+) -> None:
+    srv = server(sshserver.totp(SECRET))
+    config = write_client_config(short_tmp, srv.port)
+    manager = Manager(Settings(ssh_config=str(config), control_path=f"{short_tmp}/cm/%C"))
+    previous = os.umask(0o022)
+    try:
+        session = await manager.connect(ALIAS)
+        await answer_all(session, [_code()])
+        assert await session.wait(20) is State.CONNECTED
+    finally:
+        os.umask(previous)
+    try:
+        path = Path(session.target.control_path)
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        assert stat.S_ISSOCK(path.lstat().st_mode)
+        assert stat.S_IMODE(path.lstat().st_mode) == 0o600
+    finally:
+        await manager.disconnect(ALIAS)
