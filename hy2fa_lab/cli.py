@@ -19,7 +19,7 @@ from .core import mux, validate
 from .core.controlpath import DEFAULT_TEMPLATE
 from .core.errors import Hy2faError, InvalidInput
 from .core.managed_config import HostBlock, write_block
-from .core.manager import Manager
+from .core.manager import Manager, socket_state
 from .core.session import MasterSession
 from .core.types import SETTLED_STATES, PromptKind, State, Target
 from .settings import settings_from_jupyter_config
@@ -186,12 +186,6 @@ def _state_line(name: str, found: mux.Status, path: str) -> str:
         return f"{name}: not used ({found.message})"
     stale = " (stale socket)" if found.liveness is mux.Liveness.STALE else ""
     return f"{name}: not connected{stale} {path}"
-
-
-_STATE_OF = {
-    mux.Liveness.ALIVE: State.CONNECTED.value,
-    mux.Liveness.UNRESPONSIVE: State.UNRESPONSIVE.value,
-}
 
 
 class _TerminalReader:
@@ -365,7 +359,7 @@ def _row_json(target: Target, found: mux.Status) -> dict[str, Any]:
         "user": target.user,
         "port": target.port,
         "control_path": target.control_path,
-        "state": _STATE_OF.get(found.liveness, State.IDLE.value),
+        "state": socket_state(found).value,
         "master_pid": found.pid,
     }
     if found.message:

@@ -18,6 +18,15 @@ from .types import State, Target
 Listener = Callable[[MasterSession], None]
 
 
+def socket_state(found: mux.Status) -> State:
+    """The state a socket alone shows, when no session of ours knows it."""
+    if found.liveness is mux.Liveness.ALIVE:
+        return State.CONNECTED
+    if found.liveness is mux.Liveness.UNRESPONSIVE:
+        return State.UNRESPONSIVE
+    return State.IDLE
+
+
 @dataclasses.dataclass
 class Settings:
     """What the server's traitlets, the CLI flags or ``ensure()`` configure."""

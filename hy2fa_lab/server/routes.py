@@ -19,7 +19,7 @@ from jupyter_server.utils import url_path_join
 from .._version import __version__
 from ..core import mux, validate
 from ..core.errors import Hy2faError, InvalidInput, NoPrompt, UnknownCluster
-from ..core.manager import Manager
+from ..core.manager import Manager, socket_state
 from ..core.session import MasterSession
 from ..core.types import State
 
@@ -136,10 +136,7 @@ class ClustersHandler(Hy2faHandler):
         else:
             found = await asyncio.to_thread(mux.status, target.control_path)
             pid = found.pid
-            state = {
-                mux.Liveness.ALIVE: State.CONNECTED.value,
-                mux.Liveness.UNRESPONSIVE: State.UNRESPONSIVE.value,
-            }.get(found.liveness, State.IDLE.value)
+            state = socket_state(found).value
             if found.message:
                 row["message"] = found.message
         demo_code = self._demo_code(name)
