@@ -7,6 +7,7 @@ user, port, ControlPath) always comes from ``ssh -G``, so the user's ssh config 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -203,6 +204,15 @@ def resolve(
     configured = settings.get("controlpath", "none")
     if configured and configured.lower() != "none":
         path = controlpath.checked(configured)
+        if not controlpath.fits(path):
+            # ssh itself uses this path as it is, so there is no shorter one to fall back to:
+            # refuse it now rather than after a code was asked for and the bind failed.
+            raise InvalidInput(
+                f"the ControlPath ssh is configured to use for {validate.shown(target)} is too "
+                f"long for a Unix socket ({len(os.fsencode(path))} bytes, at most "
+                f"{controlpath.MAX_LENGTH}): {validate.shown(path)}; set a shorter one, "
+                "e.g. ~/.ssh/cm-%C"
+            )
     else:
         path = _template_path(
             control_path_template or controlpath.DEFAULT_TEMPLATE,

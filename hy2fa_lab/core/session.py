@@ -30,6 +30,8 @@ from .types import SETTLED_STATES, Prompt, PromptKind, Reason, State, Target
 ChangeCallback = Callable[["MasterSession"], None]
 
 _SETTLE = 0.2  # seconds of quiet after which an unterminated line is a prompt
+_PEER_CHECK = 1.0  # seconds between looks at ssh's connection while a prompt waits
+_TCP_CLOSE_WAIT = "08"  # /proc/net/tcp state: the peer closed its end
 _MAX_RESPONSE = 1024
 _TAIL_LINES = 6
 
@@ -351,6 +353,7 @@ class MasterSession:
         asked: list[Prompt] = []  # prompts of this round; one asked again = wrong answer
         last_progress = time.monotonic()
         prompt_since = 0.0
+        peer_checked = 0.0
         while True:
             index = await child.expect(patterns, timeout=_SETTLE, async_=True)
             now = time.monotonic()
@@ -380,6 +383,18 @@ class MasterSession:
                         f"Nobody answered the prompt within {int(self.prompt_timeout)} s",
                     )
                     raise _Finished
+                elif now - peer_checked >= _PEER_CHECK:
+                    # ssh reads the answer from the tty and does not notice meanwhile that the
+                    # server hung up: look at its connection, or the prompt would stay up.
+                    peer_checked = now
+                    if await asyncio.to_thread(_closed_by_peer, child.pid):
+                        await self._dispose(kill=True)
+                        self._fail(
+                            Reason.UNREACHABLE,
+                            f"{self.target.hostname} closed the connection while the prompt "
+                            "waited for an answer",
+                        )
+                        raise _Finished
                 continue
             prompt = classify(pending)
             if prompt is not None and prompt.kind is PromptKind.HOSTKEY:
@@ -490,6 +505,30 @@ def _with_fingerprint(prompt: Prompt, asked: list[Prompt]) -> Prompt:
 
 class _Finished(Exception):
     """The session already recorded its outcome."""
+
+
+def _closed_by_peer(pid: int | None) -> bool:
+    """Whether the server closed ssh's TCP connection (Linux ``/proc``; False when unknown).
+
+    Only when ssh holds TCP sockets and every one is in CLOSE_WAIT: through a ProxyJump or
+    ProxyCommand ssh talks over a pipe, and nothing is concluded.
+    """
+    if pid is None:
+        return False
+    try:
+        links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+    except OSError:
+        return False
+    inodes = {link[8:-1] for link in links if link.startswith("socket:[")}
+    states = []
+    for table in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/{pid}/net/{table}", encoding="ascii") as handle:
+                rows = handle.read().splitlines()[1:]
+        except OSError:
+            continue
+        states += [fields[3] for fields in map(str.split, rows) if fields[9] in inodes]
+    return bool(states) and all(state == _TCP_CLOSE_WAIT for state in states)
 
 
 def _close_quietly(child: pexpect.spawn, grace: float = 5.0) -> None:
