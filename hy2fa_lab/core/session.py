@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pexpect
+import ptyprocess
 
 from . import controlpath, mux
 from .environment import ssh_environment
@@ -88,11 +89,23 @@ def _terminate_group(child: pexpect.spawn, grace: float = 1.0) -> None:
             os.killpg(pid, sig)
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline:
-            if not child.isalive():
+            if not _child_alive(child):
                 return
             time.sleep(0.02)
     with contextlib.suppress(Exception):
         child.wait()
+
+
+def _child_alive(child: pexpect.spawn) -> bool:
+    """``child.isalive()``, where "already reaped elsewhere" means gone, not an error.
+
+    The pty's read transport may close the spawn (and reap ssh) on the event loop while a
+    worker thread waits here for the same process: waitpid then fails with ECHILD.
+    """
+    try:
+        return bool(child.isalive())
+    except (ptyprocess.PtyProcessError, ChildProcessError):
+        return False
 
 
 class MasterSession:
@@ -535,7 +548,7 @@ def _close_quietly(child: pexpect.spawn, grace: float = 5.0) -> None:
     """Let ssh exit on its own first: closing early would signal it and lose its exit status."""
     deadline = time.monotonic() + grace
     with contextlib.suppress(Exception):
-        while child.isalive() and time.monotonic() < deadline:
+        while _child_alive(child) and time.monotonic() < deadline:
             time.sleep(0.02)
     with contextlib.suppress(Exception):
         child.close(force=True)
