@@ -11,10 +11,28 @@ except ImportError:  # pragma: no cover - only in a tree that was never built
     __version__ = "dev"
 
 
-from .core.errors import Hy2faError
-from .kernel import ensure, socket_path
+TYPE_CHECKING = False  # not typing's: importing typing costs hy2fa-askpass milliseconds
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .core.errors import Hy2faError
+    from .kernel import ensure, socket_path
 
 __all__ = ["Hy2faError", "__version__", "ensure", "load_ipython_extension", "socket_path"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the kernel side on first use: ``hy2fa-askpass`` and the CLI, which only
+    import this package to reach a submodule, must not pay for it."""
+    if name in ("ensure", "socket_path"):
+        from . import kernel
+
+        return getattr(kernel, name)
+    if name == "Hy2faError":
+        from .core.errors import Hy2faError
+
+        return Hy2faError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_ipython_extension(ipython: object) -> None:

@@ -326,7 +326,7 @@ async def _connect(args: argparse.Namespace, out: TextIO) -> int:
 
 def _status(args: argparse.Namespace, out: TextIO) -> int:
     manager = _manager(args)
-    if args.target:
+    if args.target is not None:  # "" is a (refused) target, not "every cluster"
         target = _target(manager, args)
         rows = [(target, mux.status(target.control_path))]
     else:
@@ -347,7 +347,7 @@ def _status(args: argparse.Namespace, out: TextIO) -> int:
     for target, found in rows if not args.json else []:
         print(_state_line(target.name, found, target.control_path), file=out)
     alive = [found for _, found in rows if found.liveness is mux.Liveness.ALIVE]
-    if args.target:
+    if args.target is not None:
         return EXIT_OK if alive else EXIT_FAILED
     return EXIT_OK
 
@@ -436,7 +436,7 @@ def _config_ssh(args: argparse.Namespace, out: TextIO) -> int:
         args.ssh_config_to_write, args.ssh_config = args.ssh_config, os.devnull  # a new file
     manager = _manager(args)
     profile = manager.profiles().get(args.target)
-    user = args.user or (profile.user if profile else None)
+    user = args.user if args.user is not None else (profile.user if profile else None)
     target = manager.resolve(args.target, user=user, persist=args.persist)
     block = HostBlock(
         alias=alias,

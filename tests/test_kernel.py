@@ -184,6 +184,7 @@ async def test_magic_usage_errors_are_clear(kernel: KernelWS) -> None:
         ("%hy2fa connect saga --persist soon", "persist"),
         ("%hy2fa frobnicate", "invalid choice"),
         ("%hy2fa connect 'unterminated", "No closing quotation"),
+        ("%hy2fa connect saga --control-path relative/x.sock", "absolute"),
     ]:
         result = await kernel.run(line, allow_errors=True)
         shown = (result.error or "") + result.stderr  # IPython prints a UsageError on stderr

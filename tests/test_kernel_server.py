@@ -126,3 +126,22 @@ async def test_ensure_over_a_hung_master_fails_at_once_with_a_clear_error(
 def test_ensure_refuses_bad_input_at_once(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(Hy2faError, match=message):
         ensure(**kwargs)
+
+
+async def test_ensure_makes_the_socket_where_the_tool_looks(
+    server_env: ServerInfo, jp_fetch: Any, prompt_server: Any, client_config: Path, short_tmp: Path
+) -> None:
+    server = prompt_server(sshserver.totp(SECRET))
+    add_prompt_host(client_config, "hsptool", server.port)
+    wanted = str(short_tmp / "tool.sock")
+    waiting = asyncio.ensure_future(
+        asyncio.to_thread(ensure, "hsptool", timeout=30, control_path=wanted, out=io.StringIO())
+    )
+    view = await wait_for(jp_fetch, "hsptool", {"prompting"})
+    assert view["control_path"] == wanted
+    await answer(jp_fetch, "hsptool", pyotp.TOTP(SECRET).now(), view["prompt"]["id"])
+    assert await asyncio.wait_for(waiting, 30) == wanted
+    assert mux.alive(wanted) is not None
+    # Asked again: the socket answers at once, nothing is started.
+    assert await asyncio.to_thread(ensure, "hsptool", control_path=wanted) == wanted
+    await jp_fetch("hy2fa", "connections", "hsptool", method="DELETE")

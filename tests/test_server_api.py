@@ -621,3 +621,34 @@ def test_bad_configuration_is_refused_with_a_clear_error(
 
     with pytest.raises(TraitError, match=message):
         Hy2faLab(config=Config({"Hy2faLab": {trait: value}}))
+
+
+async def test_a_control_path_asked_for_is_used_exactly(
+    jp_fetch: Fetch, prompt_server: Callable[..., Any], client_config: Path, short_tmp: Path
+) -> None:
+    """Where a tool such as HSP looks (its own socket path), not where hy2fa would put it."""
+    server = prompt_server(sshserver.totp(SECRET))
+    add_prompt_host(client_config, "hsp", server.port)
+    with client_config.open("a") as handle:  # the ssh config's own path loses to the asked one
+        handle.write(f"  ControlPath {short_tmp}/from-config-%C\n")
+    wanted = f"{short_tmp}/hsp-%n.sock"
+    for bad, words in [
+        (f"{short_tmp}/{'x' * 120}", "too long"),
+        (f"{short_tmp}/a%%b", "literal '%'"),
+        ("relative/path", "absolute"),
+        (f"{short_tmp}/%Q", "unknown token"),
+    ]:
+        status, error = await call_error(
+            jp_fetch, "POST", "connections", body={"cluster": "hsp", "control_path": bad}
+        )
+        assert status == 422 and words in error["message"], (bad, error)
+    assert ssh_processes("hsp") == {}
+    view = await call(
+        jp_fetch, "POST", "connections", body={"cluster": "hsp", "control_path": wanted}
+    )
+    assert view["control_path"] == f"{short_tmp}/hsp-hsp.sock"
+    prompt = await wait_for(jp_fetch, "hsp", {"prompting"})
+    await answer(jp_fetch, "hsp", code(), prompt["prompt"]["id"])
+    live = await wait_for(jp_fetch, "hsp", {"connected"})
+    assert mux.alive(f"{short_tmp}/hsp-hsp.sock") == live["master_pid"]
+    await call(jp_fetch, "DELETE", "connections", "hsp")

@@ -1,1 +1,1 @@
-"""The engine: no tornado, no Jupyter imports (design §3)."""
+"""The engine: no tornado, no Jupyter imports (see docs/architecture.md)."""

@@ -13,6 +13,7 @@ from . import mux, validate
 from .errors import Hy2faError, UnknownCluster
 from .profiles import ClusterProfile, load_profiles, resolve
 from .session import MasterSession
+from .sshconfig import split_ssh_argv, ssh_g_args
 from .types import State, Target
 
 Listener = Callable[[MasterSession], None]
@@ -47,6 +48,8 @@ class Manager:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         validate.persist(self.settings.default_persist)
+        if self.settings.control_path:
+            validate.control_path_template(self.settings.control_path)
         self._profiles: dict[str, ClusterProfile] | None = None
         self._sessions: dict[str, MasterSession] = {}  # by control path
         self._locks: dict[str, asyncio.Lock] = {}
@@ -73,8 +76,12 @@ class Manager:
         port: int | None = None,
         persist: str | None = None,
         ssh_options: Sequence[tuple[str, str]] = (),
+        control_path: str | None = None,
     ) -> Target:
-        """The fully resolved target (runs ``ssh -G``: call off the event loop)."""
+        """The fully resolved target (runs ``ssh -G``: call off the event loop).
+
+        ``control_path`` puts the socket exactly there (e.g. where a tool such as HSP looks).
+        """
         target = resolve(
             cluster,
             profiles=self.profiles(),
@@ -83,6 +90,7 @@ class Manager:
             persist=persist,
             ssh_options=tuple(ssh_options),
             control_path_template=self.settings.control_path,
+            control_path=control_path,
             config_file=self.settings.ssh_config,
             default_persist=self.settings.default_persist,
             ssh=self.settings.ssh,
@@ -229,6 +237,42 @@ class Manager:
             return []
         found = await asyncio.gather(*(look(name) for name in names))
         return [session for session in found if session is not None]
+
+    async def adopt_external(self, command: Sequence[str]) -> MasterSession | None:
+        """The master an ssh made with its own ControlPath (``command`` is its argv, e.g. an
+        ssh a kernel ran through the askpass bridge), as a connection like any other; ``None``
+        when that ssh makes no master or none answers (yet)."""
+        split = split_ssh_argv(command)
+        if split is None:
+            return None
+        options, destination = split
+        try:
+            settings = await asyncio.to_thread(
+                ssh_g_args, [*options, "--", destination], destination, ssh=self.settings.ssh
+            )
+        except Hy2faError:
+            return None
+        path = settings.get("controlpath", "none")
+        if path.lower() == "none" or settings.get("controlmaster", "no") in ("no", "false"):
+            return None
+        found = await asyncio.to_thread(mux.status, path)
+        if found.liveness is not mux.Liveness.ALIVE or found.pid is None:
+            return None
+        persist = settings.get("controlpersist", "no")
+        target = Target(
+            name=destination,
+            destination=destination,
+            hostname=settings.get("hostname", destination),
+            user=settings.get("user", ""),
+            port=validate.port(settings.get("port", 22)),
+            control_path=path,
+            persist=f"{persist}s" if persist.isdigit() else persist,  # ssh -G: seconds or yes
+            cluster=destination,
+        )
+        session = self.known(target) or self.session_for(target)
+        if session.state is not State.CONNECTED or session.master_pid != found.pid:
+            session.adopt(found.pid)
+        return session
 
     async def ready(self) -> None:
         """Discover running masters once, before anything is listed or started.

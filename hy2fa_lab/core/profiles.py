@@ -171,11 +171,17 @@ def resolve(
     persist: str | None = None,
     ssh_options: Sequence[tuple[str, str]] = (),
     control_path_template: str | None = None,
+    control_path: str | None = None,
     config_file: str | None = None,
     default_persist: str = "1h",
     ssh: str = "ssh",
 ) -> Target:
-    """A profile name or a plain host, resolved through ``ssh -G`` (blocking: runs ssh)."""
+    """A profile name or a plain host, resolved through ``ssh -G`` (blocking: runs ssh).
+
+    ``control_path`` puts the socket exactly there (a tool's own socket path, tokens and
+    ``~`` expanded): it wins over the ssh config and is refused, not shortened, when it is
+    too long. ``control_path_template`` only applies when the ssh config names no path.
+    """
     profile = profiles.get(target)
     if profile is None:
         profile = ClusterProfile(name=validate.host(target), host=target, source="host")
@@ -202,30 +208,32 @@ def resolve(
     remote_user = settings.get("user", explicit_user or "")
     remote_port = validate.port(settings.get("port", explicit_port or 22))
     configured = settings.get("controlpath", "none")
-    if configured and configured.lower() != "none":
-        path = controlpath.checked(configured)
-        if not controlpath.fits(path):
-            # ssh itself uses this path as it is, so there is no shorter one to fall back to:
-            # refuse it now rather than after a code was asked for and the bind failed.
-            raise InvalidInput(
-                f"the ControlPath ssh is configured to use for {validate.shown(target)} is too "
-                f"long for a Unix socket ({len(os.fsencode(path))} bytes, at most "
-                f"{controlpath.MAX_LENGTH}): {validate.shown(path)}; set a shorter one, "
-                "e.g. ~/.ssh/cm-%C"
-            )
+    template_args: dict[str, Any] = {
+        "hostname": hostname,
+        "remote_user": remote_user,
+        "remote_port": remote_port,
+        "explicit_user": explicit_user,
+        "explicit_port": explicit_port,
+        "options": option_pairs,
+        "config_file": config_file,
+        "ssh": ssh,
+    }
+    if control_path is not None:
+        validate.control_path_template(control_path)
+        path = _exact(
+            _template_path(control_path, profile.host, settings, shorten=False, **template_args),
+            "the control path asked for",
+        )
+    elif configured and configured.lower() != "none":
+        # ssh itself uses this path as it is, so there is no shorter one to fall back to:
+        # refuse it now rather than after a code was asked for and the bind failed.
+        path = _exact(configured, f"the ControlPath ssh is configured to use for {target}")
     else:
         path = _template_path(
             control_path_template or controlpath.DEFAULT_TEMPLATE,
             profile.host,
             settings,
-            hostname=hostname,
-            remote_user=remote_user,
-            remote_port=remote_port,
-            explicit_user=explicit_user,
-            explicit_port=explicit_port,
-            options=option_pairs,
-            config_file=config_file,
-            ssh=ssh,
+            **template_args,
         )
     return Target(
         name=profile.name,
@@ -242,11 +250,24 @@ def resolve(
     )
 
 
+def _exact(path: str, what: str) -> str:
+    """A path ssh will use as it is: no literal ``%``, short enough to bind."""
+    controlpath.checked(path)
+    if not controlpath.fits(path):
+        raise InvalidInput(
+            f"{validate.shown(what)[1:-1]} is too long for a Unix socket "
+            f"({len(os.fsencode(path))} bytes, at most {controlpath.MAX_LENGTH}): "
+            f"{validate.shown(path)}; choose a shorter one, e.g. ~/.ssh/cm-%C"
+        )
+    return path
+
+
 def _template_path(
     template: str,
     destination: str,
     settings: Mapping[str, str],
     *,
+    shorten: bool = True,
     hostname: str,
     remote_user: str,
     remote_port: int,
@@ -276,5 +297,6 @@ def _template_path(
         path = asked.get("controlpath", "")
         if not path or path.lower() == "none":
             raise InvalidInput(f"ssh did not expand the control path {validate.shown(template)}")
-        return controlpath.checked(controlpath.shortened(path, tokens))
-    return controlpath.checked(controlpath.shortened(controlpath.expand(template, tokens), tokens))
+    else:
+        path = controlpath.expand(template, tokens)
+    return controlpath.checked(controlpath.shortened(path, tokens) if shorten else path)

@@ -2,7 +2,7 @@
 
 starting → prompting ⇄ verifying → connected, or failed(reason); connected → disconnected.
 Responses go to ``sendline`` and are dropped at once: never logged, kept, or put in
-argv or the environment (design §10).
+argv or the environment (see SECURITY.md).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import shlex
 import subprocess
 from collections.abc import Iterator, Sequence
 
+from .environment import ssh_environment
 from .errors import Hy2faError, InvalidInput
 
 _G_TIMEOUT = 10.0
@@ -29,7 +30,7 @@ def ssh_g(
     ssh: str = "ssh",
 ) -> dict[str, str]:
     """The effective client settings for ``destination``: lower-case keys, first value each."""
-    args = [ssh, "-G"]
+    args = []
     if config_file:
         args += ["-F", config_file]
     if user is not None:
@@ -38,14 +39,20 @@ def ssh_g(
         args += ["-p", str(port)]
     for key, value in options:
         args += ["-o", f"{key}={value}"]
-    args += ["--", destination]
+    return ssh_g_args([*args, "--", destination], destination, ssh=ssh)
+
+
+def ssh_g_args(args: Sequence[str], destination: str, *, ssh: str = "ssh") -> dict[str, str]:
+    """``ssh -G`` with the options of a command line as given (``args`` ends with the
+    destination); ``destination`` names it in error messages."""
     try:
         result = subprocess.run(
-            args,
+            [ssh, "-G", *args],
             capture_output=True,
             text=True,
             timeout=_G_TIMEOUT,
             stdin=subprocess.DEVNULL,
+            env=ssh_environment(),
             check=False,
         )
     except FileNotFoundError:
@@ -62,6 +69,37 @@ def ssh_g(
         if key:
             settings.setdefault(key.lower(), value)
     return settings
+
+
+# ssh's options that take a value (OpenSSH 9's getopt string), for reading a command line.
+_WITH_VALUE = frozenset("BDEFIJLOPQRSWbceilmopw")
+
+
+def split_ssh_argv(argv: Sequence[str]) -> tuple[list[str], str] | None:
+    """(options, destination) of an ssh command line, without the remote command; ``None``
+    when it names no destination or only controls a master (``-O``)."""
+    options: list[str] = []
+    words = list(argv[1:])
+    index = 0
+    while index < len(words):
+        word = words[index]
+        index += 1
+        if word == "--":
+            break
+        if not word.startswith("-") or word == "-":
+            return (options, word) if "-O" not in options else None
+        options.append(word)
+        for position, letter in enumerate(word[1:], start=1):
+            if letter in _WITH_VALUE:
+                if position == len(word) - 1 and index < len(words):
+                    options.append(words[index])
+                    index += 1
+                if letter == "O":
+                    return None
+                break
+    if index < len(words) and "-O" not in options:
+        return options, words[index]
+    return None
 
 
 def passwd_home() -> str:

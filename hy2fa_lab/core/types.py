@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 
 class State(str, enum.Enum):
-    """Life cycle of one ControlMaster session (design §4)."""
+    """Life cycle of one ControlMaster session (see docs/architecture.md)."""
 
     IDLE = "idle"
     STARTING = "starting"

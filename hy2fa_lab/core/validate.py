@@ -1,7 +1,8 @@
-"""Checks applied to every value before it reaches ssh's argv (design §10)."""
+"""Checks applied to every value before it reaches ssh's argv (see SECURITY.md)."""
 
 from __future__ import annotations
 
+import os
 import re
 
 from .errors import InvalidInput
@@ -84,6 +85,15 @@ def shown(value: object) -> str:
     return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
 
 
+def _utf8(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8: no lone surrogates (bytes that were not UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _plain(value: object, what: str) -> str:
     if not isinstance(value, str) or not value:
         raise InvalidInput(f"{what} must be a non-empty string")
@@ -95,6 +105,8 @@ def _plain(value: object, what: str) -> str:
         raise InvalidInput(
             f"{what} must not contain whitespace or control characters: {shown(value)}"
         )
+    if not _utf8(value):
+        raise InvalidInput(f"{what} must be UTF-8 text: {shown(value)}")
     return value
 
 
@@ -110,7 +122,24 @@ def user(value: object) -> str:
     text = _plain(value, "user")
     if any(char in text for char in "@:/%"):
         raise InvalidInput(f"user must not contain '@', ':', '/' or '%': {shown(text)}")
+    # What OpenSSH 9.6+ refuses in a user name (%r reaches shells in Match exec and
+    # ProxyCommand): refused here too, whatever ssh runs and whichever option would win.
+    if any(char in text for char in "'`\";&<>|(){}") or text.endswith("\\"):
+        raise InvalidInput(f"user must not contain shell metacharacters: {shown(text)}")
     return text
+
+
+def control_path_template(value: object) -> str:
+    """A ControlPath template that can name a file: no NUL, no character a path cannot hold."""
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"control path template must be a non-empty string, not {shown(value)}")
+    try:
+        os.fsencode(value)
+    except UnicodeEncodeError:
+        raise InvalidInput(f"control path template is not a file name: {shown(value)}") from None
+    if "\x00" in value:
+        raise InvalidInput(f"control path template is not a file name: {shown(value)}")
+    return value
 
 
 def cluster_name(value: object) -> str:
@@ -203,7 +232,7 @@ def ssh_option(key: object, value: object) -> tuple[str, str]:
     text = str(value).strip()
     if not text:
         raise InvalidInput(f"ssh option {key} needs a value")
-    if len(text) > 1024 or re.search(r"[\x00-\x1f\x7f]", text):
+    if len(text) > 1024 or re.search(r"[\x00-\x1f\x7f]", text) or not _utf8(text):
         raise InvalidInput(f"ssh option {key} must be one line of printable text")
     _option_value(key, text)
     return key, text

@@ -15,7 +15,7 @@ from .backends import Backend, LocalBackend, ServerUnavailable, View, choose_bac
 _POLL = 0.25
 # Socket paths the server gave for (cluster, user): the server may be configured on its
 # command line in ways this kernel cannot read, and its answer is the one that counts.
-_known_paths: dict[tuple[str, str | None], str] = {}
+_known_paths: dict[tuple[str, str | None, str | None], str] = {}
 
 
 def _check(cluster: str, user: str | None, persist: str | int | None, timeout: float) -> None:
@@ -24,13 +24,13 @@ def _check(cluster: str, user: str | None, persist: str | int | None, timeout: f
         validate.user(user)
     if persist is not None:
         validate.persist(persist)
-    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not timeout > 0:
         raise InvalidInput("timeout must be a positive number of seconds")
 
 
-def _local_path(cluster: str, user: str | None) -> str | None:
+def _local_path(cluster: str, user: str | None, control_path: str | None = None) -> str | None:
     try:
-        return LocalBackend.shared().control_path(cluster, user)
+        return LocalBackend.shared().control_path(cluster, user, control_path)
     except Hy2faError:
         return None
 
@@ -53,34 +53,41 @@ def ensure(
     user: str | None = None,
     persist: str | int | None = None,
     *,
+    control_path: str | None = None,
     out: TextIO | None = None,
 ) -> str:
     """Return the socket path of a live master for ``cluster``, logging in first if needed.
+
+    ``control_path`` makes the socket exactly there (e.g. where HSP's ``ssh_socket_path``
+    points), instead of where the ssh config or hy2fa's template would put it.
 
     With the server extension, the login runs in the Jupyter server and the code is typed in
     JupyterLab (dialog or sidebar); without it, the engine runs here and asks with getpass.
     Raises :class:`Hy2faError` (its ``reason`` says why) on failure or after ``timeout``.
     """
     _check(cluster, user, persist, timeout)
+    if control_path is not None:
+        validate.control_path_template(control_path)
     out = out or sys.stdout
     persist_text = None if persist is None else str(persist)
-    known = _known_paths.get((cluster, user))
+    key = (cluster, user, control_path)
+    known = _known_paths.get(key)
     if known is not None and mux.alive(known) is not None:
         return known  # the common case: no HTTP, no ssh, ~0.2 ms
-    path = _local_path(cluster, user)
+    path = _local_path(cluster, user, control_path)
     if path is not None and mux.alive(path) is not None:
         return path
 
     backend: Backend = choose_backend()
     try:
-        view = backend.connect(cluster, user, persist_text)
+        view = backend.connect(cluster, user, persist_text, control_path)
     except UnknownCluster:
         if backend.kind != "server":
             raise
         backend = LocalBackend.shared()  # a host the server was not told about
-        view = backend.connect(cluster, user, persist_text)
+        view = backend.connect(cluster, user, persist_text, control_path)
     path = _wait(backend, view, time.monotonic() + timeout, timeout, out)
-    _known_paths[(cluster, user)] = path
+    _known_paths[key] = path
     return path
 
 

@@ -64,7 +64,13 @@ def _opener(url: str) -> urllib.request.OpenerDirector:
 class Backend(Protocol):
     kind: str
 
-    def connect(self, cluster: str, user: str | None, persist: str | None) -> View: ...
+    def connect(
+        self,
+        cluster: str,
+        user: str | None,
+        persist: str | None,
+        control_path: str | None = None,
+    ) -> View: ...
     def get(self, name: str) -> View: ...
     def answer(self, name: str, response: str, prompt_id: int | None) -> View: ...
     def disconnect(self, name: str) -> View: ...
@@ -124,12 +130,20 @@ class ServerBackend:
     def version(self) -> str:
         return str(self.request("GET", "version")["version"])
 
-    def connect(self, cluster: str, user: str | None, persist: str | None) -> View:
+    def connect(
+        self,
+        cluster: str,
+        user: str | None,
+        persist: str | None,
+        control_path: str | None = None,
+    ) -> View:
         body: dict[str, Any] = {"cluster": cluster}
         if user is not None:
             body["user"] = user
         if persist is not None:
             body["persist"] = persist
+        if control_path is not None:
+            body["control_path"] = control_path
         view: View = self.request("POST", "connections", body)
         return view
 
@@ -189,9 +203,17 @@ class LocalBackend:
     def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
-    def connect(self, cluster: str, user: str | None, persist: str | None) -> View:
+    def connect(
+        self,
+        cluster: str,
+        user: str | None,
+        persist: str | None,
+        control_path: str | None = None,
+    ) -> View:
         async def go() -> View:
-            session = await self.manager.connect(cluster, user=user, persist=persist)
+            session = await self.manager.connect(
+                cluster, user=user, persist=persist, control_path=control_path
+            )
             return session.to_json()
 
         return self.run(go())
@@ -225,8 +247,8 @@ class LocalBackend:
 
         return self.run(go())
 
-    def control_path(self, cluster: str, user: str | None) -> str:
-        return self.manager.resolve(cluster, user=user).control_path
+    def control_path(self, cluster: str, user: str | None, control_path: str | None = None) -> str:
+        return self.manager.resolve(cluster, user=user, control_path=control_path).control_path
 
 
 def choose_backend() -> Backend:

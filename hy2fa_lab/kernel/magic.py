@@ -17,7 +17,7 @@ from .backends import choose_backend
 from .widget import ConnectWidget
 
 USAGE = """\
-%hy2fa connect CLUSTER [--user USER] [--persist DURATION]
+%hy2fa connect CLUSTER [--user USER] [--persist DURATION] [--control-path PATH]
 %hy2fa status
 %hy2fa disconnect CLUSTER
 %hy2fa path CLUSTER [--user USER]"""
@@ -35,6 +35,7 @@ def _parser() -> _Parser:
     connect.add_argument("cluster")
     connect.add_argument("--user", "-l")
     connect.add_argument("--persist")
+    connect.add_argument("--control-path", dest="control_path")
     commands.add_parser("status", add_help=False)
     disconnect = commands.add_parser("disconnect", add_help=False)
     disconnect.add_argument("cluster")
@@ -66,7 +67,9 @@ class Hy2faMagics(Magics):
         if args.persist is not None:
             validate.persist(args.persist)
         backend = choose_backend()
-        view = backend.connect(args.cluster, args.user, args.persist)
+        if args.control_path is not None:
+            validate.control_path_template(args.control_path)
+        view = backend.connect(args.cluster, args.user, args.persist, args.control_path)
         widget = ConnectWidget(backend, view)
         display(widget.box)  # type: ignore[no-untyped-call]
 

@@ -8,14 +8,17 @@ from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.serverapp import ServerApp
-from traitlets import Bool, Dict, Float, TraitError, Unicode, validate
+from traitlets import Bool, Dict, Float, Int, TraitError, Unicode, validate
 
 from .._version import __version__
 from ..core import validate as check
+from ..core.asks import AskBridge
 from ..core.errors import Hy2faError
 from ..core.manager import Manager, Settings
 from ..core.profiles import profile_from_config
-from .events import SCHEMA_PATH, EventEmitter
+from .bridge import BridgeInstall, socket_path
+from .events import ASK_SCHEMA_PATH, SCHEMA_PATH, EventEmitter
+from .origin import origin_of
 from .routes import setup_route_handlers
 
 _REFRESH_SECONDS = 15.0
@@ -59,6 +62,25 @@ class Hy2faLab(ExtensionApp):
         None, allow_none=True, config=True, help="ssh client config file (default ~/.ssh/config)."
     )
     ssh = Unicode("ssh", config=True, help="The OpenSSH client to run.")
+    askpass = Bool(
+        True,
+        config=True,
+        help=(
+            "Every ssh a kernel starts asks in JupyterLab (OpenSSH's SSH_ASKPASS with "
+            "hy2fa-askpass): its host-key, code and password questions pop up in Lab; an ssh "
+            "in a terminal still asks in that terminal."
+        ),
+    )
+    askpass_replace_own = Bool(
+        False,
+        config=True,
+        help="Use the bridge even when SSH_ASKPASS is already set in the server's environment.",
+    )
+    askpass_limit = Int(
+        8,
+        config=True,
+        help="At most this many ssh questions wait in Lab at once; more are refused.",
+    )
     demo_secret_file = Unicode(
         None,
         allow_none=True,
@@ -84,6 +106,13 @@ class Hy2faLab(ExtensionApp):
             raise TraitError(f"Hy2faLab.default_persist: {error.message}") from None
         return str(proposal["value"])
 
+    @validate("askpass_limit")
+    def _check_limit(self, proposal: dict[str, Any]) -> int:
+        value = int(proposal["value"])
+        if not 1 <= value <= 1000:
+            raise TraitError("Hy2faLab.askpass_limit must be 1 to 1000")
+        return value
+
     @validate("prompt_timeout", "connect_timeout")
     def _check_timeout(self, proposal: dict[str, Any]) -> float:
         value = float(proposal["value"])
@@ -108,6 +137,23 @@ class Hy2faLab(ExtensionApp):
         self._refresher: asyncio.Task[None] | None = None
         self.settings["hy2fa_manager"] = self.manager
         self.settings["hy2fa_demo_secret_file"] = self.demo_secret_file
+        self.bridge: BridgeInstall | None = None
+        self.settings["hy2fa_asks"] = None
+        if self.askpass:
+            asks = AskBridge(
+                socket_path(self.server.runtime_dir),
+                timeout=self.prompt_timeout,
+                limit=self.askpass_limit,
+                origin=lambda pid: origin_of(self.server, pid),
+            )
+            event_logger.register_event_schema(ASK_SCHEMA_PATH)
+            asks.subscribe(self.events.ask_changed)
+            install = BridgeInstall(
+                asks, self.manager, self.log, replace_own=self.askpass_replace_own
+            )
+            if install.install():
+                self.bridge = install
+                self.settings["hy2fa_asks"] = asks
         self.log.info("hy2fa_lab %s: 2FA ControlMaster sockets", __version__)
 
     def initialize_handlers(self) -> None:
@@ -133,6 +179,8 @@ class Hy2faLab(ExtensionApp):
                 await self._refresher
         await self.manager.shutdown()
         self._unsubscribe()
+        if self.bridge is not None:
+            await self.bridge.stop()
 
     # ---- helpers ---------------------------------------------------------------------
 

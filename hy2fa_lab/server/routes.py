@@ -1,4 +1,4 @@
-"""Thin REST handlers over the engine's manager (design §7). One class per endpoint.
+"""Thin REST handlers over the engine's manager (the API is in the README). One class per endpoint.
 
 Bodies are read once and never logged; an answer goes straight to the session and is dropped.
 """
@@ -18,6 +18,7 @@ from jupyter_server.utils import url_path_join
 
 from .._version import __version__
 from ..core import mux, validate
+from ..core.asks import AnswerTooLong, AskBridge, UnknownAsk
 from ..core.errors import Hy2faError, InvalidInput, NoPrompt, UnknownCluster
 from ..core.manager import Manager, socket_state
 from ..core.session import MasterSession
@@ -34,8 +35,10 @@ class BadRequest(Hy2faError):
 def _status_for(error: Hy2faError) -> int:
     if isinstance(error, BadRequest):
         return 400
-    if isinstance(error, UnknownCluster):
+    if isinstance(error, (UnknownCluster, UnknownAsk)):
         return 404
+    if isinstance(error, AnswerTooLong):
+        return 413
     if isinstance(error, NoPrompt):
         return 409
     if isinstance(error, InvalidInput):
@@ -70,7 +73,7 @@ class Hy2faHandler(APIHandler):
     def body(self) -> dict[str, Any]:
         try:
             data = json.loads(self.request.body or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
             raise BadRequest("The body must be JSON") from None
         if not isinstance(data, dict):
             raise BadRequest("The body must be a JSON object")
@@ -187,15 +190,20 @@ class ConnectionsHandler(Hy2faHandler):
             persist = data.get("persist")
             if persist is not None and not isinstance(persist, (str, int)):
                 raise BadRequest("'persist' must be a string or a number of seconds")
-            unknown = set(data) - {"cluster", "user", "persist"}
+            control_path = _string_field(data, "control_path")
+            unknown = set(data) - {"cluster", "user", "persist", "control_path"}
             if unknown:
-                raise BadRequest(f"Unknown fields: {', '.join(sorted(unknown))}")
+                names = ", ".join(validate.shown(key) for key in sorted(unknown)[:5])
+                raise BadRequest(f"Unknown fields: {names}{', …' if len(unknown) > 5 else ''}")
             assert cluster is not None
             profiles = await asyncio.to_thread(self.manager.profiles, reload=True)
             if cluster not in profiles:
                 raise UnknownCluster(f"No cluster named {validate.shown(cluster)}")
             session = await self.manager.connect(
-                cluster, user=user, persist=None if persist is None else str(persist)
+                cluster,
+                user=user,
+                persist=None if persist is None else str(persist),
+                control_path=control_path,
             )
             status = 202 if session.pending else 200
             self.reply(session.to_json(), status)
@@ -252,6 +260,61 @@ class AnswerHandler(Hy2faHandler):
         await self.guarded(work)
 
 
+class AsksHandler(Hy2faHandler):
+    """Questions of ssh processes a kernel started, waiting in Lab (the askpass bridge)."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        bridge: AskBridge | None = self.settings.get("hy2fa_asks")
+        asks = [ask.to_json() for ask in bridge.asks()] if bridge is not None else []
+        self.reply({"asks": asks, "enabled": bridge is not None})
+
+
+class _AskHandler(Hy2faHandler):
+    @property
+    def bridge(self) -> AskBridge:
+        bridge: AskBridge | None = self.settings.get("hy2fa_asks")
+        if bridge is None:
+            raise UnknownAsk("The askpass bridge is off (c.Hy2faLab.askpass = False)")
+        return bridge
+
+
+class AskHandler(_AskHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def delete(self, ask_id: str) -> None:
+        """Cancel: the ssh that asks ends (not an empty answer, which would ask again)."""
+
+        async def work() -> None:
+            self.bridge.cancel(ask_id)
+            self.set_status(204)
+            self.finish()
+
+        await self.guarded(work)
+
+
+class AskAnswerHandler(_AskHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, ask_id: str) -> None:
+        async def work() -> None:
+            data = self.body()
+            response = data.pop("response", None)
+            if not isinstance(response, str):
+                raise BadRequest("'response' is required and must be a string")
+            unknown = set(data)
+            if unknown:
+                names = ", ".join(validate.shown(key) for key in sorted(unknown)[:5])
+                raise BadRequest(f"Unknown fields: {names}")
+            self.bridge.answer(ask_id, response)
+            del response
+            self.set_status(204)
+            self.finish()
+
+        await self.guarded(work)
+
+
 def setup_route_handlers(web_app: tornado.web.Application, manager: Manager) -> None:
     base_url = web_app.settings["base_url"]
     web_app.settings["hy2fa_manager"] = manager
@@ -261,5 +324,8 @@ def setup_route_handlers(web_app: tornado.web.Application, manager: Manager) -> 
         ("hy2fa/connections", ConnectionsHandler),
         (f"hy2fa/connections/{_NAME}/answer", AnswerHandler),
         (f"hy2fa/connections/{_NAME}", ConnectionHandler),
+        ("hy2fa/asks", AsksHandler),
+        (r"hy2fa/asks/(?P<ask_id>[^/]+)/answer", AskAnswerHandler),
+        (r"hy2fa/asks/(?P<ask_id>[^/]+)", AskHandler),
     ]
     web_app.add_handlers(".*$", [(url_path_join(base_url, path), cls) for path, cls in routes])

@@ -1,0 +1,354 @@
+"""The askpass bridge: questions from any ssh a kernel starts, asked in JupyterLab.
+
+OpenSSH runs ``hy2fa-askpass`` (``SSH_ASKPASS`` with ``SSH_ASKPASS_REQUIRE=force``) for every
+question it would ask on a terminal. Without a terminal, the helper connects to the Unix
+socket this module listens on and sends the question; it becomes an :class:`Ask` until a
+person answers it in Lab, cancels it, its ssh exits, or ``timeout`` passes. The answer goes
+back on the same socket to the helper's stdout, which is ssh's pipe, and is dropped here.
+
+Wire format (the helper imports almost nothing, so no JSON): ``b"1 <length>\\n"`` and the
+question's bytes one way; ``b"A<answer>\\n"`` or ``b"E<reason>\\n"`` back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import re
+import socket
+import struct
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import Hy2faError, InvalidInput, NoPrompt
+from .procfs import cmdline, parent_pid
+from .prompts import classify, clean
+from .types import Prompt, PromptKind
+
+PROTOCOL = 1
+MAX_QUESTION = 64 * 1024
+MAX_ANSWER = 1024
+_HEADER_TIMEOUT = 2.0  # a peer that connects and says nothing is dropped
+_PREFIX_HOST = re.compile(r"\(([^()\s@]+)@([^()\s]+)\) ")
+_HOSTKEY_HOST = re.compile(r"authenticity of host '([^']+)'")
+
+Origin = Callable[[int], Awaitable[dict[str, Any]]]
+Listener = Callable[["Ask", str], None]
+
+
+class UnknownAsk(Hy2faError):
+    reason = "unknown_ask"
+
+
+class AnswerTooLong(InvalidInput):
+    reason = "too_long"
+
+
+class _Withdrawn(Exception):
+    """The helper or its ssh went away before an answer."""
+
+
+@dataclass
+class Ask:
+    """One question of one ssh, waiting for a person."""
+
+    id: str
+    prompt: Prompt
+    host: str | None
+    command: list[str]
+    origin: dict[str, Any]
+    since: float = field(default_factory=time.time)
+    _reply: asyncio.Future[bytes] | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "prompt": self.prompt.to_json(),
+            "host": self.host,
+            "command": self.command,
+            "origin": self.origin,
+            "since": self.since,
+        }
+
+    @property
+    def settled(self) -> bool:
+        return self._reply is None or self._reply.done()
+
+
+def _peer(sock: socket.socket) -> tuple[int, int]:
+    """(pid, uid) of the process at the other end of a Unix socket (Linux SO_PEERCRED)."""
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, uid, _gid = struct.unpack("3i", raw)
+    return pid, uid
+
+
+def host_of(question: str) -> str | None:
+    """The host a question is for: OpenSSH's ``(user@host)`` prefix, or the host-key text."""
+    match = _PREFIX_HOST.search(question)
+    if match:
+        return match.group(2)
+    match = _HOSTKEY_HOST.search(question)
+    return match.group(1) if match else None
+
+
+def prompt_of(question: str) -> Prompt:
+    """ssh's question as a :class:`Prompt`: its own words, classified like the engine's."""
+    text = clean(question)
+    found = classify(text if text.endswith((" ", ":", "?")) else text + " ")
+    if found is None:
+        return Prompt(PromptKind.OTHER, text.strip("\n"))
+    return Prompt(found.kind, text.strip("\n"), found.options, found.secret)
+
+
+def check_answer(ask: Ask, response: object) -> str:
+    """The response as ssh should get it; refuses what ssh could not take as one line."""
+    if not isinstance(response, str):
+        raise InvalidInput("response must be a string")
+    if len(response) > MAX_ANSWER:
+        raise AnswerTooLong(f"response is longer than {MAX_ANSWER} characters")
+    if re.search(r"[\x00-\x1f\x7f]", response):
+        raise InvalidInput("response must be one line of printable text")
+    if ask.prompt.kind is PromptKind.HOSTKEY:
+        word = response.strip()
+        if word.lower() not in ("yes", "no") and not word.startswith("SHA256:"):
+            raise InvalidInput("answer 'yes' or 'no' to a host key question")
+        return word.lower() if word.lower() in ("yes", "no") else word
+    return response
+
+
+class AskBridge:
+    """Listens for ``hy2fa-askpass`` and keeps the questions that wait for a person."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        timeout: float = 120.0,
+        limit: int = 8,
+        origin: Origin | None = None,
+    ) -> None:
+        self.path = path
+        self.timeout = timeout
+        self.limit = limit
+        self.origin = origin
+        self._asks: dict[str, Ask] = {}
+        self._listeners: list[Listener] = []
+        self._server: asyncio.AbstractServer | None = None
+        self._sock: socket.socket | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._ids = itertools.count(1)
+
+    # ---- life cycle ------------------------------------------------------------------
+
+    def listen(self) -> None:
+        """Bind ``path`` now (no event loop needed): its directory 0700 and the socket 0600,
+        ours alone. Helpers that connect before :meth:`serve` wait in the backlog."""
+        directory = os.path.dirname(self.path)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        os.chmod(directory, 0o700)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        previous = os.umask(0o177)
+        try:
+            sock.bind(self.path)
+        except OSError:
+            sock.close()
+            raise
+        finally:
+            os.umask(previous)
+        sock.listen(64)
+        self._sock = sock
+
+    async def serve(self) -> None:
+        """Start answering on the socket bound by :meth:`listen`."""
+        if self._sock is None:
+            self.listen()
+        assert self._sock is not None
+        self._server = await asyncio.start_unix_server(self._serve, sock=self._sock)
+
+    async def start(self) -> None:
+        """:meth:`listen` and :meth:`serve`."""
+        self.listen()
+        await self.serve()
+
+    async def close(self) -> None:
+        """Stop listening; every waiting ssh is told the question was withdrawn."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        elif self._sock is not None:
+            self._sock.close()
+        self._sock = None
+        for ask in list(self._asks.values()):
+            self._settle(ask, b"EJupyter stopped before the question was answered\n")
+        for task in list(self._handlers):
+            task.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+    # ---- what the REST API and the frontend use --------------------------------------
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Hear every change of every ask (``asked``, ``answered``, ``cancelled``, ...)."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def asks(self) -> list[Ask]:
+        return list(self._asks.values())
+
+    def get(self, ask_id: str) -> Ask:
+        try:
+            return self._asks[ask_id]
+        except KeyError:
+            raise UnknownAsk(f"No question {ask_id!r} is waiting") from None
+
+    def answer(self, ask_id: str, response: object) -> None:
+        """Send ``response`` to the ssh that asks. It is not kept anywhere."""
+        ask = self.get(ask_id)
+        if ask.settled:
+            raise NoPrompt("that question was already answered")
+        text = check_answer(ask, response)
+        self._settle(ask, b"A" + text.encode() + b"\n", "answered")
+        del text, response
+
+    def cancel(self, ask_id: str) -> None:
+        """End the ssh that asks (the helper stops it): not an empty answer, which would only
+        make the server ask again."""
+        ask = self.get(ask_id)
+        if ask.settled:
+            raise NoPrompt("that question was already answered")
+        self._settle(ask, b"ECancelled in JupyterLab\n", "cancelled")
+
+    # ---- internals -------------------------------------------------------------------
+
+    def _notify(self, ask: Ask, action: str) -> None:
+        for listener in list(self._listeners):
+            listener(ask, action)
+
+    def _settle(self, ask: Ask, reply: bytes, action: str | None = None) -> None:
+        if ask._reply is not None and not ask._reply.done():
+            ask._reply.set_result(reply)
+            if action is not None:
+                self._notify(ask, action)
+
+    def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.ensure_future(self._conversation(reader, writer))
+        self._handlers.add(task)
+        task.add_done_callback(self._handlers.discard)
+
+    async def _conversation(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        try:
+            reply = await self._ask(reader, writer)
+            if reply:
+                writer.write(reply)
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _ask(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+        sock = writer.get_extra_info("socket")
+        helper_pid, uid = _peer(sock)
+        if uid != os.getuid():
+            return b"Eonly the user running Jupyter can ask through this server\n"
+        question = await self._read_question(reader)
+        if question is None:
+            return b"Enot a question hy2fa-lab understands\n"
+        if sum(1 for ask in self._asks.values() if not ask.settled) >= self.limit:
+            return (
+                b"Etoo many ssh questions are waiting in JupyterLab (%d); answer or cancel "
+                b"those first\n" % self.limit
+            )
+        ssh_pid = parent_pid(helper_pid) or helper_pid
+        origin: dict[str, Any] = {"pid": ssh_pid}
+        if self.origin is not None:
+            with contextlib.suppress(Exception):  # where it came from is a courtesy
+                origin.update(await self.origin(ssh_pid))
+        loop = asyncio.get_running_loop()
+        ask = Ask(
+            id=f"{next(self._ids)}-{os.urandom(4).hex()}",
+            prompt=prompt_of(question),
+            host=host_of(question),
+            command=cmdline(ssh_pid),
+            origin=origin,
+            _reply=loop.create_future(),
+        )
+        self._asks[ask.id] = ask
+        self._notify(ask, "asked")
+        try:
+            return await self._wait(ask, reader, ssh_pid)
+        finally:
+            self._asks.pop(ask.id, None)
+
+    async def _read_question(self, reader: asyncio.StreamReader) -> str | None:
+        try:
+            header = await asyncio.wait_for(reader.readline(), _HEADER_TIMEOUT)
+            version, _, length = header.decode("ascii").strip().partition(" ")
+            size = int(length)
+            if int(version) != PROTOCOL or not 0 <= size <= MAX_QUESTION:
+                return None
+            body = await asyncio.wait_for(reader.readexactly(size), _HEADER_TIMEOUT)
+        except (ValueError, UnicodeDecodeError, asyncio.TimeoutError):
+            return None
+        return body.decode(errors="replace")
+
+    async def _wait(self, ask: Ask, reader: asyncio.StreamReader, ssh_pid: int) -> bytes:
+        """The reply for the helper: an answer, a cancel, or nothing when it went away."""
+        assert ask._reply is not None
+        gone = asyncio.ensure_future(reader.read(1))  # b"": the helper exited
+        ended = process_exit(ssh_pid)
+        waiting: set[asyncio.Future[Any]] = {ask._reply, gone, ended}
+        try:
+            done, _ = await asyncio.wait(
+                waiting, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for future in (gone, ended):
+                future.cancel()
+        if ask._reply in done:
+            return ask._reply.result()
+        if not done:
+            self._settle(
+                ask,
+                b"Enobody answered in JupyterLab within %d s\n" % int(self.timeout),
+                "expired",
+            )
+            return ask._reply.result()
+        ask._reply.cancel()
+        self._notify(ask, "withdrawn")  # the ssh or its helper exited meanwhile
+        return b""
+
+
+def process_exit(pid: int) -> asyncio.Future[None]:
+    """A future done when ``pid`` exits (pidfd where the kernel has it; else never)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[None] = loop.create_future()
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return future
+
+    def done() -> None:
+        if not future.done():
+            future.set_result(None)
+
+    loop.add_reader(fd, done)
+
+    def cleanup(_: asyncio.Future[None]) -> None:
+        loop.remove_reader(fd)
+        os.close(fd)
+
+    future.add_done_callback(cleanup)
+    return future

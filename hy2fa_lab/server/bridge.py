@@ -1,0 +1,145 @@
+"""Wiring the askpass bridge into a Jupyter server: where its socket lives, and the
+environment every kernel (and terminal) the server starts inherits.
+
+Kernels inherit the server process's environment, so the three variables are set there:
+``SSH_ASKPASS`` (``hy2fa-askpass``), ``SSH_ASKPASS_REQUIRE=force`` (OpenSSH >= 8.4: use it
+even with a terminal; the helper then asks on that terminal itself) and the socket's path.
+The engine's own ``ssh -M`` children never see them (``core.environment`` drops them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from tornado.ioloop import IOLoop
+
+from ..askpass import SOCKET_ENV
+from ..core.asks import Ask, AskBridge, process_exit
+from ..core.manager import Manager
+
+_MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux
+# When to look for the master an answered ssh makes: it appears right after the login, and
+# at the latest when the asking ssh exits (whichever comes first, each look is one mux call).
+_MASTER_LOOKS = (0.3, 1.0, 3.0, 10.0)
+
+
+def helper_program() -> str | None:
+    """``hy2fa-askpass`` of this installation (beside this Python), else one on PATH."""
+    beside = Path(sys.executable).parent / "hy2fa-askpass"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("hy2fa-askpass")
+
+
+def socket_path(runtime_dir: str) -> str:
+    """A private directory for the listener: the runtime dir if the path fits, else /tmp."""
+    path = os.path.join(runtime_dir, f"hy2fa-{os.getpid()}", "askpass")
+    if len(os.fsencode(path)) <= _MAX_SOCKET_PATH:
+        return path
+    return os.path.join(tempfile.mkdtemp(prefix="hy2fa-"), "askpass")  # mkdtemp: 0700
+
+
+class BridgeInstall:
+    """Starts the bridge and puts its variables into the server's environment, and undoes
+    both. A person's own ``SSH_ASKPASS`` is left alone unless ``replace_own``."""
+
+    def __init__(
+        self, bridge: AskBridge, manager: Manager, log: logging.Logger, *, replace_own: bool
+    ) -> None:
+        self.bridge = bridge
+        self.manager = manager
+        self.log = log
+        self.replace_own = replace_own
+        self._saved: dict[str, str | None] = {}
+        self._watching: dict[int, asyncio.Task[None]] = {}
+        bridge.subscribe(self._heard)
+
+    def _heard(self, ask: Ask, action: str) -> None:
+        """An answered ssh may leave a ControlMaster (ControlMaster=auto + ControlPersist):
+        list it with the other connections."""
+        pid = ask.origin.get("pid")
+        if action == "answered" and isinstance(pid, int) and pid not in self._watching:
+            task = asyncio.ensure_future(self._adopt_master(list(ask.command), pid))
+            self._watching[pid] = task
+            task.add_done_callback(lambda _: self._watching.pop(pid, None))
+
+    async def _adopt_master(self, command: list[str], pid: int) -> None:
+        exited = process_exit(pid)
+        try:
+            for delay in _MASTER_LOOKS:
+                await asyncio.wait({exited}, timeout=delay)
+                session = await self.manager.adopt_external(command)
+                if session is not None:
+                    self.log.info(
+                        "hy2fa_lab: %s made a master at %s (pid %s)",
+                        session.name,
+                        session.target.control_path,
+                        session.master_pid,
+                    )
+                    return
+                if exited.done():
+                    return
+        except Exception:  # a courtesy: the ssh itself is not affected
+            self.log.exception("hy2fa_lab: looking for the master of ssh %s failed", pid)
+        finally:
+            exited.cancel()
+
+    def install(self) -> bool:
+        """Bind the socket and set the variables now, so that every kernel started from now
+        on asks in Lab; the listener starts answering once the event loop runs. True when
+        the bridge is on."""
+        program = helper_program()
+        if program is None:
+            self.log.warning("hy2fa_lab: hy2fa-askpass is not installed: the bridge is off")
+            return False
+        own = os.environ.get("SSH_ASKPASS")
+        if own and own != program and not self.replace_own:
+            self.log.info(
+                "hy2fa_lab: SSH_ASKPASS is already set (%s): kernels keep it; set "
+                "c.Hy2faLab.askpass_replace_own = True to ask in JupyterLab instead",
+                own,
+            )
+            return False
+        try:
+            self.bridge.listen()
+        except OSError:
+            self.log.exception("hy2fa_lab: the askpass bridge could not listen")
+            return False
+        IOLoop.current().add_callback(self._serve)
+        values = {
+            "SSH_ASKPASS": program,
+            "SSH_ASKPASS_REQUIRE": "force",
+            SOCKET_ENV: self.bridge.path,
+        }
+        for key, value in values.items():
+            self._saved[key] = os.environ.get(key)
+            os.environ[key] = value
+        self.log.info("hy2fa_lab: ssh run by kernels asks in JupyterLab (%s)", self.bridge.path)
+        return True
+
+    async def _serve(self) -> None:
+        try:
+            await self.bridge.serve()
+        except OSError:
+            self.log.exception("hy2fa_lab: the askpass bridge could not start")
+
+    async def stop(self) -> None:
+        for task in list(self._watching.values()):
+            task.cancel()
+        for key, value in self._saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved.clear()
+        await self.bridge.close()
+        directory = os.path.dirname(self.bridge.path)
+        with contextlib.suppress(OSError):
+            os.rmdir(directory)
