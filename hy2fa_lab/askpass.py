@@ -32,9 +32,18 @@ def _fail(message: str) -> int:
 
 def _end_the_ssh() -> None:
     """A cancelled or refused question ends the ssh that asked (its parent) at once: an
-    empty answer would only make the server ask again."""
+    empty answer would only make the server ask again. Only an ssh is ever signalled: run by
+    hand, or orphaned, the helper's parent is something else (a shell, init)."""
+    parent = os.getppid()
+    try:
+        with open(f"/proc/{parent}/comm", encoding="utf-8", errors="replace") as handle:
+            name = handle.read().strip()
+    except OSError:
+        return
+    if parent <= 1 or not name.startswith("ssh"):
+        return
     try:  # noqa: SIM105 - contextlib is one import more, for every question
-        os.kill(os.getppid(), signal.SIGTERM)
+        os.kill(parent, signal.SIGTERM)
     except OSError:
         pass
 

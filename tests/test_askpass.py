@@ -260,8 +260,7 @@ async def test_another_user_is_refused(bridge: AskBridge, short_tmp: Path) -> No
         "import socket, sys\n"
         "s = socket.socket(socket.AF_UNIX)\n"
         f"s.connect({bridge.path!r})\n"
-        "s.sendall(b'1 10\\nPassword: ')\n"
-        "sys.stdout.write(s.recv(200).decode())\n"
+        "sys.stdout.write(s.recv(200).decode())\n"  # refused before it even asks
     )
     result = await asyncio.to_thread(
         subprocess.run,
@@ -307,3 +306,18 @@ def test_the_socket_is_private(bridge: AskBridge) -> None:
     with socket.socket(socket.AF_UNIX) as probe:
         probe.connect(bridge.path)  # ours: accepted
     assert process_alive(os.getpid())
+
+
+async def test_a_cancel_signals_only_an_ssh_parent(bridge: AskBridge, short_tmp: Path) -> None:
+    """Run by hand (its parent a shell or this test), a cancelled helper signals nobody."""
+    asked = Asked(bridge)
+    env = {**os.environ, "HY2FA_ASKPASS_SOCKET": bridge.path}
+    helper = await asyncio.create_subprocess_exec(
+        ASKPASS, "Password: ", env=env, stderr=subprocess.PIPE, start_new_session=True
+    )
+    ask = await asked.next()
+    assert ask.origin["pid"] == os.getpid()  # the helper's parent: this test, not an ssh
+    bridge.cancel(ask.id)
+    _, err = await asyncio.wait_for(helper.communicate(), 10)
+    assert helper.returncode == 1 and b"Cancelled in JupyterLab" in err
+    assert process_alive(os.getpid())  # still here: no SIGTERM reached the parent
