@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable
@@ -14,9 +15,11 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from kernel_ws import KernelWS
+from procs import cmdlines
 from tornado.httpclient import HTTPClientError
 
 from hy2fa_lab.core import mux
+from hy2fa_lab.demo import sshserver
 
 try:  # tests/ may or may not be a package
     from .sshd_fixture import RealSshd
@@ -35,20 +38,29 @@ def jp_server_config(short_tmp: Path) -> dict[str, Any]:
     }
 
 
-@pytest_asyncio.fixture
-async def kernel(jp_fetch: Fetch, jp_ws_fetch: Fetch, jp_serverapp: Any) -> AsyncIterator[Any]:
+async def start_kernel(fetch: Fetch, ws_fetch: Fetch, notebook: str) -> Any:
     """A kernel started by the server, as Lab starts one (its session names a notebook)."""
-    body = {"path": "Analysis.ipynb", "type": "notebook", "name": "", "kernel": {"name": "python3"}}
-    response = await jp_fetch("api", "sessions", method="POST", body=json.dumps(body))
+    body = {"path": notebook, "type": "notebook", "name": "", "kernel": {"name": "python3"}}
+    response = await fetch("api", "sessions", method="POST", body=json.dumps(body))
     session = json.loads(response.body)
-    kernel_id = session["kernel"]["id"]
-    ws = await jp_ws_fetch("api", "kernels", kernel_id, "channels")
+    ws = await ws_fetch("api", "kernels", session["kernel"]["id"], "channels")
     client = KernelWS(ws)
     await client.run("1", timeout=120)
-    client.kernel_id = kernel_id  # type: ignore[attr-defined]
-    yield client
+    client.kernel_id = session["kernel"]["id"]  # type: ignore[attr-defined]
+    client.session_id = session["id"]  # type: ignore[attr-defined]
+    return client
+
+
+async def stop_kernel(fetch: Fetch, client: Any) -> None:
     await client.close()
-    await jp_fetch("api", "sessions", session["id"], method="DELETE")
+    await fetch("api", "sessions", client.session_id, method="DELETE")
+
+
+@pytest_asyncio.fixture
+async def kernel(jp_fetch: Fetch, jp_ws_fetch: Fetch, jp_serverapp: Any) -> AsyncIterator[Any]:
+    client = await start_kernel(jp_fetch, jp_ws_fetch, "Analysis.ipynb")
+    yield client
+    await stop_kernel(jp_fetch, client)
 
 
 async def get_asks(fetch: Fetch) -> list[dict[str, Any]]:
@@ -67,11 +79,11 @@ async def next_ask(fetch: Fetch, seen: set[str], timeout: float = 30) -> dict[st
     raise AssertionError("no question arrived in Lab")
 
 
-def ssh_code(config: Path, socket_path: Path, command: str) -> str:
+def ssh_code(config: Path, socket_path: Path, command: str, alias: str = "fixture") -> str:
     """What HSP does: ssh with its own socket path, ControlMaster=auto, no terminal."""
     argv = [
         "ssh", "-F", str(config), "-o", "ControlMaster=auto",
-        "-o", f"ControlPath={socket_path}", "-o", "ControlPersist=60", "fixture", command,
+        "-o", f"ControlPath={socket_path}", "-o", "ControlPersist=60", alias, command,
     ]  # fmt: skip
     return (
         "import subprocess\n"
@@ -82,12 +94,12 @@ def ssh_code(config: Path, socket_path: Path, command: str) -> str:
     )
 
 
-def stop_master(config: Path, socket_path: Path) -> None:
+def stop_master(config: Path, socket_path: Path, alias: str = "fixture") -> None:
     import subprocess
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("SSH_ASKPASS")}
     subprocess.run(
-        ["ssh", "-F", str(config), "-S", str(socket_path), "-O", "exit", "fixture"],
+        ["ssh", "-F", str(config), "-S", str(socket_path), "-O", "exit", alias],
         capture_output=True,
         timeout=10,
         env=env,
@@ -256,3 +268,61 @@ async def test_an_ssh_in_a_lab_terminal_still_asks_in_the_terminal(
     finally:
         ws.close()
         await jp_fetch("api", "terminals", name, method="DELETE")
+
+
+async def test_two_kernels_asking_at_once_each_get_their_own_answer(
+    jp_fetch: Fetch,
+    jp_ws_fetch: Fetch,
+    jp_serverapp: Any,
+    prompt_server: Callable[..., Any],
+    short_tmp: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two servers that want different codes: only answers routed to the right ssh log in."""
+    caplog.set_level(logging.DEBUG)
+    codes = {"alpha": "alpha-" + os.urandom(4).hex(), "beta": "beta-" + os.urandom(4).hex()}
+    config = short_tmp / "ssh_config"
+    known = short_tmp / "known_hosts"
+    for name, code in codes.items():
+        server = prompt_server(
+            sshserver.PromptScript(steps=[sshserver.PromptStep("Code: ", expected=code)])
+        )
+        with known.open("a") as handle:
+            handle.write(server.known_hosts_line())
+        with config.open("a") as handle:
+            handle.write(
+                f"Host {name}\n  HostName 127.0.0.1\n  Port {server.port}\n  User tester\n"
+                f"  UserKnownHostsFile {known}\n  PreferredAuthentications keyboard-interactive\n"
+            )
+    kernels = {name: await start_kernel(jp_fetch, jp_ws_fetch, f"{name}.ipynb") for name in codes}
+    try:
+        runs = {
+            name: kernel.start(
+                ssh_code(config, short_tmp / f"{name}.sock", f"echo {name}-ok", alias=name)
+            )
+            for name, kernel in kernels.items()
+        }
+        seen: set[str] = set()
+        asks = [await next_ask(jp_fetch, seen), await next_ask(jp_fetch, seen)]
+        for ask in asks:
+            name = ask["origin"]["notebook"].removesuffix(".ipynb")
+            assert name in ask["command"]  # the notebook's kernel runs the ssh for its host
+            assert ask["origin"]["kernel_id"] == kernels[name].kernel_id
+        for ask in reversed(asks):  # answered in the other order than asked
+            name = ask["origin"]["notebook"].removesuffix(".ipynb")
+            await jp_fetch(
+                "hy2fa", "asks", ask["id"], "answer", method="POST",
+                body=json.dumps({"response": codes[name]}),
+            )  # fmt: skip
+        for name, execution in runs.items():
+            await kernels[name].finish(execution, 60)
+            assert f"OUT {name}-ok" in execution.stdout, execution.stdout
+        logged = "\n".join(record.getMessage() for record in caplog.records)
+        assert not any(code in logged for code in codes.values())
+        assert not any(
+            code in " ".join(argv) for argv in cmdlines().values() for code in codes.values()
+        )
+    finally:
+        for name, kernel in kernels.items():
+            stop_master(config, short_tmp / f"{name}.sock", name)
+            await stop_kernel(jp_fetch, kernel)
