@@ -19,6 +19,8 @@ from procs import cmdlines
 from tornado.httpclient import HTTPClientError
 
 from hy2fa_lab.core import mux
+from hy2fa_lab.core.manager import Manager, Settings
+from hy2fa_lab.core.types import State
 from hy2fa_lab.demo import sshserver
 
 try:  # tests/ may or may not be a package
@@ -164,6 +166,15 @@ async def test_a_kernels_own_ssh_asks_in_lab_and_its_master_is_reused(
         assert [(c["name"], c["state"]) for c in made] == [("fixture", "connected")]
         assert made[0]["master_pid"] == mux.alive(str(socket_path))
         assert made[0]["host"] == "127.0.0.1" and made[0]["user"] == real_sshd.user
+        # A server started later (same runtime dir) lists it again: only paths and hosts kept.
+        remembered = Path(jp_serverapp.runtime_dir) / "hy2fa-masters.json"
+        assert str(socket_path) in remembered.read_text() and code not in remembered.read_text()
+        assert remembered.stat().st_mode & 0o777 == 0o600
+        later = Manager(Settings(masters_file=str(remembered)))
+        await later.ready()
+        assert [(s.name, s.state, s.master_pid) for s in later.sessions()] == [
+            ("fixture", State.CONNECTED, made[0]["master_pid"])
+        ]
         stopped = json.loads(
             (await jp_fetch("hy2fa", "connections", "fixture", method="DELETE")).body
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -40,6 +42,9 @@ class Settings:
     include_ssh_config_hosts: bool = True
     ssh_config: str | None = None
     ssh: str = "ssh"
+    # Where masters made by other ssh processes (the askpass bridge) are remembered, so that a
+    # restarted server lists them again: paths and hosts only, never anything secret.
+    masters_file: str | None = None
 
 
 class Manager:
@@ -231,12 +236,58 @@ class Manager:
             await self.check(session)
             return session
 
+        async def look_again(target: Target) -> MasterSession | None:
+            found = await asyncio.to_thread(mux.status, target.control_path)
+            if found.liveness not in (mux.Liveness.ALIVE, mux.Liveness.UNRESPONSIVE):
+                return None
+            session = self.known(target) or self.session_for(target)
+            await self.check(session)
+            return session
+
         try:
             names = list(self.profiles())
         except Hy2faError:
             return []
-        found = await asyncio.gather(*(look(name) for name in names))
-        return [session for session in found if session is not None]
+        remembered = await asyncio.to_thread(self._remembered)
+        found = await asyncio.gather(
+            *(look(name) for name in names), *(look_again(target) for target in remembered)
+        )
+        sessions = [session for session in found if session is not None]
+        live = {session.target.control_path for session in sessions}
+        await asyncio.to_thread(
+            self._remember, [t for t in remembered if t.control_path in live], replace=True
+        )
+        return sessions
+
+    def _remembered(self) -> list[Target]:
+        path = self.settings.masters_file
+        if not path:
+            return []
+        try:
+            with open(path, encoding="utf-8") as handle:
+                rows = json.load(handle)
+            return [
+                Target(**{**row, "ssh_options": tuple(map(tuple, row.get("ssh_options", ())))})
+                for row in rows
+                if isinstance(row, dict) and isinstance(row.get("control_path"), str)
+            ]
+        except (OSError, ValueError, TypeError):
+            return []  # unreadable or from another version: nothing is remembered
+
+    def _remember(self, targets: Sequence[Target], *, replace: bool = False) -> None:
+        """Keep ``targets`` in ``masters_file`` (written whole, atomically, 0600)."""
+        path = self.settings.masters_file
+        if not path:
+            return
+        rows = {} if replace else {t.control_path: t for t in self._remembered()}
+        rows.update({target.control_path: target for target in targets})
+        data = [dataclasses.asdict(target) for target in rows.values()]
+        temporary = f"{path}.{os.getpid()}.tmp"
+        with contextlib.suppress(OSError):
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                json.dump(data, handle)
+            os.replace(temporary, path)
 
     async def adopt_external(self, command: Sequence[str]) -> MasterSession | None:
         """The master an ssh made with its own ControlPath (``command`` is its argv, e.g. an
@@ -272,6 +323,7 @@ class Manager:
         session = self.known(target) or self.session_for(target)
         if session.state is not State.CONNECTED or session.master_pid != found.pid:
             session.adopt(found.pid)
+        await asyncio.to_thread(self._remember, [session.target])
         return session
 
     async def ready(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
@@ -194,6 +195,7 @@ class Hy2faLab(ExtensionApp):
             include_ssh_config_hosts=self.include_ssh_config_hosts,
             ssh_config=self.ssh_config,
             ssh=self.ssh,
+            masters_file=os.path.join(self.server.runtime_dir, "hy2fa-masters.json"),
         )
 
     async def _refresh_forever(self) -> None:
