@@ -82,12 +82,15 @@ def ask_terminal(tty: int, question: str) -> int:
     return 0
 
 
-def ask_server(path: str, question: str) -> int:
+def ask_server(path: str, question: str, tty: int = -1) -> int:
     """Hand the question to the Jupyter server and print its answer.
 
-    The exchange is two framed messages: ``b"1 <length>\n" + question`` one way, then a line
-    ``b"A<answer>\n"`` (the answer) or ``b"E<reason>\n"`` (cancelled, refused) back. No JSON:
-    json pulls in re, and this runs for every question.
+    The exchange is two framed messages: ``b"1 <length>[ t]\n" + question`` one way, then a
+    line ``b"A<answer>\n"`` (the answer), ``b"E<reason>\n"`` (cancelled, refused) or, when
+    the helper has a terminal (`` t``), ``b"T\n"``: "ask on your terminal" — the server knows
+    whether the asking ssh runs under a kernel (IPython's ``!`` gives it a pty nobody looks
+    at) or in a terminal a person uses. No JSON: json pulls in re, and this runs for every
+    question.
     """
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(CONNECT_TIMEOUT)
@@ -95,11 +98,14 @@ def ask_server(path: str, question: str) -> int:
         sock.connect(path)
     except OSError as error:
         sock.close()
+        if tty >= 0:
+            return ask_terminal(tty, question)  # no server: as ssh itself would have asked
         return _fail(f"cannot reach the Jupyter server to ask {question.strip()!r} ({error})")
     body = question.encode(errors="replace")
     try:
         sock.settimeout(None)  # the person may take their time; the server bounds the wait
-        sock.sendall(b"%d %d\n" % (PROTOCOL, len(body)) + body)
+        flag = b" t" if tty >= 0 else b""
+        sock.sendall(b"%d %d%s\n" % (PROTOCOL, len(body), flag) + body)
         reply = b""
         while not reply.endswith(b"\n") and len(reply) < MAX_REPLY:
             chunk = sock.recv(4096)
@@ -110,6 +116,10 @@ def ask_server(path: str, question: str) -> int:
         return _fail(f"the Jupyter server stopped answering ({error})")
     finally:
         sock.close()
+    if reply == b"T\n" and tty >= 0:
+        return ask_terminal(tty, question)
+    if tty >= 0:
+        os.close(tty)
     if reply.startswith(b"A") and reply.endswith(b"\n"):
         sys.stdout.write(reply[1:-1].decode(errors="replace") + "\n")
         del reply
@@ -127,12 +137,12 @@ def main(argv: list[str] | None = None) -> int:
         tty = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
     except OSError:
         tty = -1  # no controlling terminal: a kernel, a service
-    if tty >= 0:
-        return ask_terminal(tty, question)
     path = os.environ.get(SOCKET_ENV)
     if not path:
+        if tty >= 0:
+            return ask_terminal(tty, question)
         return _fail(f"{SOCKET_ENV} is not set: no Jupyter server to ask in")
-    return ask_server(path, question)
+    return ask_server(path, question, tty)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -321,3 +321,27 @@ async def test_a_cancel_signals_only_an_ssh_parent(bridge: AskBridge, short_tmp:
     _, err = await asyncio.wait_for(helper.communicate(), 10)
     assert helper.returncode == 1 and b"Cancelled in JupyterLab" in err
     assert process_alive(os.getpid())  # still here: no SIGTERM reached the parent
+
+
+async def test_a_terminal_outside_any_kernel_is_told_to_ask_there(
+    bridge: AskBridge, short_tmp: Path
+) -> None:
+    """With a server but no kernel above it (a shell, a Lab terminal), the helper asks on its
+    terminal, and Lab is not bothered."""
+    import pexpect
+
+    asked = Asked(bridge)
+    env = {**os.environ, "HY2FA_ASKPASS_SOCKET": bridge.path}
+    child = await asyncio.to_thread(
+        pexpect.spawn, ASKPASS, ["(tester@host) Password: "], env=env, encoding="utf-8"
+    )
+    try:
+        await asyncio.to_thread(child.expect_exact, "(tester@host) Password: ", timeout=10)
+        child.sendline("typed-at-the-terminal")
+        await asyncio.to_thread(child.expect, pexpect.EOF, timeout=10)
+        assert "typed-at-the-terminal" in (child.before or "")
+        assert asked.events == []
+    finally:
+        if child.isalive():
+            child.kill(9)
+        child.close()

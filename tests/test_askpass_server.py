@@ -337,3 +337,29 @@ async def test_two_kernels_asking_at_once_each_get_their_own_answer(
         for name, kernel in kernels.items():
             stop_master(config, short_tmp / f"{name}.sock", name)
             await stop_kernel(jp_fetch, kernel)
+
+
+async def test_bang_ssh_in_a_cell_asks_in_lab_not_in_ipythons_pty(
+    kernel: Any, jp_fetch: Fetch, real_sshd: RealSshd, short_tmp: Path
+) -> None:
+    """IPython runs ``!`` commands in a pty of its own that nobody looks at: the helper has a
+    terminal there, and the server, seeing the kernel above the ssh, still asks in Lab."""
+    config = real_sshd.write_client_config(short_tmp / "ssh_config")
+    socket_path = short_tmp / "bang.sock"
+    seen: set[str] = set()
+    execution = kernel.start(
+        f"!ssh -F {config} -o ControlMaster=auto -o ControlPath={socket_path} "
+        "-o ControlPersist=60 fixture echo bang-$((20+3))"
+    )
+    try:
+        ask = await next_ask(jp_fetch, seen)
+        assert ask["prompt"]["kind"] == "otp"
+        assert ask["origin"]["kernel_id"] == kernel.kernel_id
+        await jp_fetch(
+            "hy2fa", "asks", ask["id"], "answer", method="POST",
+            body=json.dumps({"response": real_sshd.totp()}),
+        )  # fmt: skip
+        await kernel.finish(execution, 60)
+        assert "bang-23" in execution.stdout
+    finally:
+        stop_master(config, socket_path)

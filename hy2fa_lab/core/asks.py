@@ -1,13 +1,15 @@
 """The askpass bridge: questions from any ssh a kernel starts, asked in JupyterLab.
 
 OpenSSH runs ``hy2fa-askpass`` (``SSH_ASKPASS`` with ``SSH_ASKPASS_REQUIRE=force``) for every
-question it would ask on a terminal. Without a terminal, the helper connects to the Unix
+question it would ask on a terminal. The helper connects to the Unix
 socket this module listens on and sends the question; it becomes an :class:`Ask` until a
 person answers it in Lab, cancels it, its ssh exits, or ``timeout`` passes. The answer goes
 back on the same socket to the helper's stdout, which is ssh's pipe, and is dropped here.
 
-Wire format (the helper imports almost nothing, so no JSON): ``b"1 <length>\\n"`` and the
-question's bytes one way; ``b"A<answer>\\n"`` or ``b"E<reason>\\n"`` back.
+Wire format (the helper imports almost nothing, so no JSON): ``b"1 <length>[ t]\\n"`` and the
+question's bytes one way; ``b"A<answer>\\n"``, ``b"E<reason>\\n"`` or ``b"T\\n"`` back. A helper
+with a terminal says `` t``: unless its ssh runs under a kernel (IPython's ``!`` runs commands
+in a pty nobody looks at), it is told ``T``, "ask on your terminal", as ssh would have.
 """
 
 from __future__ import annotations
@@ -263,9 +265,10 @@ class AskBridge:
         helper_pid, uid = _peer(sock)
         if uid != os.getuid():
             return b"Eonly the user running Jupyter can ask through this server\n"
-        question = await self._read_question(reader)
-        if question is None:
+        read = await self._read_question(reader)
+        if read is None:
             return b"Enot a question hy2fa-lab understands\n"
+        question, terminal = read
         if sum(1 for ask in self._asks.values() if not ask.settled) >= self.limit:
             return (
                 b"Etoo many ssh questions are waiting in JupyterLab (%d); answer or cancel "
@@ -276,6 +279,8 @@ class AskBridge:
         if self.origin is not None:
             with contextlib.suppress(Exception):  # where it came from is a courtesy
                 origin.update(await self.origin(ssh_pid))
+        if terminal and not origin.get("kernel_id"):
+            return b"T\n"  # a terminal a person uses: ask there
         loop = asyncio.get_running_loop()
         ask = Ask(
             id=f"{next(self._ids)}-{os.urandom(4).hex()}",
@@ -292,17 +297,22 @@ class AskBridge:
         finally:
             self._asks.pop(ask.id, None)
 
-    async def _read_question(self, reader: asyncio.StreamReader) -> str | None:
+    async def _read_question(self, reader: asyncio.StreamReader) -> tuple[str, bool] | None:
+        """(question, whether the helper has a terminal), or None for anything else."""
         try:
             header = await asyncio.wait_for(reader.readline(), _HEADER_TIMEOUT)
-            version, _, length = header.decode("ascii").strip().partition(" ")
+            version, length, *flags = header.decode("ascii").split()
             size = int(length)
-            if int(version) != PROTOCOL or not 0 <= size <= MAX_QUESTION:
+            if (
+                int(version) != PROTOCOL
+                or not 0 <= size <= MAX_QUESTION
+                or flags not in ([], ["t"])
+            ):
                 return None
             body = await asyncio.wait_for(reader.readexactly(size), _HEADER_TIMEOUT)
         except (ValueError, UnicodeDecodeError, asyncio.TimeoutError):
             return None
-        return body.decode(errors="replace")
+        return body.decode(errors="replace"), flags == ["t"]
 
     async def _wait(self, ask: Ask, reader: asyncio.StreamReader, ssh_pid: int) -> bytes:
         """The reply for the helper: an answer, a cancel, or nothing when it went away."""
