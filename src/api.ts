@@ -1,5 +1,5 @@
 import { requestAPI } from './request';
-import { ICluster, IConnection } from './tokens';
+import { IAsk, ICluster, IConnection } from './tokens';
 
 /** The REST calls the model and the views make; a fake replaces it in unit tests. */
 export interface IBackend {
@@ -13,6 +13,11 @@ export interface IBackend {
     promptId?: number
   ): Promise<IConnection>;
   disconnect(name: string): Promise<IConnection>;
+  /** The questions of kernels' ssh waiting in Lab, and whether the askpass bridge is on. */
+  asks(): Promise<{ asks: IAsk[]; enabled: boolean }>;
+  answerAsk(id: string, response: string): Promise<void>;
+  /** Cancel: the ssh that asks ends. */
+  cancelAsk(id: string): Promise<void>;
 }
 
 const json = (body: unknown): RequestInit => ({
@@ -22,6 +27,8 @@ const json = (body: unknown): RequestInit => ({
 
 const path = (name: string): string =>
   `connections/${encodeURIComponent(name)}`;
+
+const askPath = (id: string): string => `asks/${encodeURIComponent(id)}`;
 
 export const restBackend: IBackend = {
   async version() {
@@ -49,5 +56,15 @@ export const restBackend: IBackend = {
   },
   disconnect(name) {
     return requestAPI<IConnection>(path(name), { method: 'DELETE' });
+  },
+  async asks() {
+    const data = await requestAPI<{ asks?: IAsk[]; enabled?: boolean }>('asks');
+    return { asks: data?.asks ?? [], enabled: data?.enabled ?? false };
+  },
+  async answerAsk(id, response) {
+    await requestAPI<null>(`${askPath(id)}/answer`, json({ response }));
+  },
+  async cancelAsk(id) {
+    await requestAPI<null>(askPath(id), { method: 'DELETE' });
   }
 };

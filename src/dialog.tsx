@@ -1,11 +1,14 @@
 import { Dialog, Notification } from '@jupyterlab/apputils';
+import { TranslationBundle } from '@jupyterlab/translation';
 import { ReactWidget, UseSignal } from '@jupyterlab/ui-components';
+import type { Message } from '@lumino/messaging';
 import React from 'react';
 
+import { AskDetails } from './asks';
 import { Hy2faModel } from './model';
-import { PromptForm } from './prompt';
-import { IConnection } from './tokens';
-import { failureWords } from './words';
+import { AnswerField, PromptForm } from './prompt';
+import { IAsk, IConnection } from './tokens';
+import { askTitle, failureWords } from './words';
 
 /** The dialog's body: the same prompt UI as the sidebar, submitted by the dialog's buttons. */
 class PromptBody extends ReactWidget {
@@ -190,4 +193,271 @@ export class PromptDialogs {
   private shown = new Map<string, number>();
   private asked = new Set<string>();
   private reported = new Map<string, string>();
+}
+
+/** Enter or Space this soon after an ask pops up was meant for what the person was typing in. */
+const TYPE_THROUGH_MS = 600;
+
+/** An ask's dialog body: ssh's words, who asks, and the field for a secret or an answer. */
+class AskBody extends ReactWidget {
+  constructor(
+    readonly ask: IAsk,
+    private readonly trans: TranslationBundle,
+    private readonly onOption: (response: string) => void
+  ) {
+    super();
+    this.addClass('jp-hy2fa-dialog');
+    this.addClass('jp-hy2fa-ask');
+    this.node.dataset.askId = ask.id;
+    this.node.dataset.promptKind = ask.prompt.kind;
+  }
+
+  get hasField(): boolean {
+    return this.ask.prompt.kind !== 'hostkey';
+  }
+
+  /** The typed answer, read once: the field is emptied as it is read. */
+  getValue(): string {
+    const input = this.inputRef.current;
+    const value = input?.value ?? '';
+    if (input) {
+      input.value = '';
+    }
+    return value;
+  }
+
+  isEmpty(): boolean {
+    return (this.inputRef.current?.value ?? '') === '';
+  }
+
+  focusField(): void {
+    this.inputRef.current?.focus();
+  }
+
+  render(): JSX.Element {
+    return (
+      <>
+        <AskDetails
+          ask={this.ask}
+          trans={this.trans}
+          textId={`jp-hy2fa-ask-dialog-text-${this.ask.id}`}
+        />
+        {this.hasField && (
+          <AnswerField
+            prompt={this.ask.prompt}
+            inputRef={this.inputRef}
+            onOption={this.onOption}
+            autoComplete="off"
+            label={this.ask.prompt.text.trim() || this.trans.__('Answer')}
+            trans={this.trans}
+          />
+        )}
+      </>
+    );
+  }
+
+  readonly inputRef = React.createRef<HTMLInputElement>();
+}
+
+/**
+ * The dialog of one ask. Escape is Cancel (the ssh ends); there is no close button, so a
+ * stray click beside the dialog changes nothing. Submit with an empty field does nothing,
+ * and an Enter or Space right after the dialog popped up is taken for typing that was
+ * meant for the notebook.
+ */
+class AskDialog extends Dialog<string> {
+  constructor(
+    options: Partial<Dialog.IOptions<string>>,
+    private readonly askBody: AskBody,
+    private readonly cancelIndex: number,
+    private readonly submitIndex: number
+  ) {
+    super(options);
+  }
+
+  handleEvent(event: Event): void {
+    if (event.type === 'keydown') {
+      const key = (event as KeyboardEvent).key;
+      const early = performance.now() - this.shownAt < TYPE_THROUGH_MS;
+      if (key === 'Escape' || (early && (key === 'Enter' || key === ' '))) {
+        event.stopPropagation();
+        event.preventDefault();
+        if (key === 'Escape') {
+          this.resolve(this.cancelIndex);
+        }
+        return;
+      }
+    }
+    super.handleEvent(event);
+  }
+
+  resolve(index?: number): void {
+    const chosen = index ?? this.submitIndex;
+    if (chosen === this.submitIndex && this.askBody.isEmpty()) {
+      this.askBody.focusField();
+      return;
+    }
+    super.resolve(chosen);
+  }
+
+  protected onAfterAttach(msg: Message): void {
+    this.shownAt = performance.now();
+    super.onAfterAttach(msg);
+  }
+
+  private shownAt = Number.POSITIVE_INFINITY;
+}
+
+const CANCEL = 'hy2fa-ask-cancel';
+const SUBMIT = 'hy2fa-ask-submit';
+const TRUST = 'hy2fa-ask-trust';
+const REFUSE = 'hy2fa-ask-refuse';
+
+/**
+ * Pops up a dialog for each question of a kernel's ssh, wherever the person is: one at a
+ * time, the others wait their turn. A dialog closes when its ask is answered elsewhere or
+ * goes away (its ssh exited, nobody answered in time).
+ */
+export class AskDialogs {
+  constructor(
+    private readonly model: Hy2faModel,
+    private readonly options: {
+      enabled: () => boolean;
+      trans: TranslationBundle;
+    }
+  ) {
+    model.asksChanged.connect(this.update, this);
+  }
+
+  /** The id of the ask whose dialog is open (or waiting for another dialog to close). */
+  get current(): string | null {
+    return this.open?.id ?? null;
+  }
+
+  dispose(): void {
+    this.model.asksChanged.disconnect(this.update, this);
+    this.open?.dialog.dispose();
+    this.open = null;
+  }
+
+  /** Close a dialog whose ask is gone; show the next waiting ask. */
+  update(): void {
+    const waiting = new Set(this.model.asks.map(ask => ask.id));
+    for (const id of [...this.shown]) {
+      if (!waiting.has(id)) {
+        this.shown.delete(id); // settled asks never come back
+      }
+    }
+    if (this.open && !waiting.has(this.open.id)) {
+      const { dialog } = this.open;
+      this.open = null;
+      dialog.dispose();
+    }
+    if (this.open || !this.options.enabled()) {
+      return;
+    }
+    const next = this.model.asks.find(ask => !this.shown.has(ask.id));
+    if (next) {
+      this.launch(next);
+    }
+  }
+
+  private launch(ask: IAsk): void {
+    const { trans } = this.options;
+    const hostkey = ask.prompt.kind === 'hostkey';
+    const body = new AskBody(ask, trans, response => {
+      this.finish(ask, dialog);
+      this.send(ask, this.model.answerAsk(ask.id, response));
+    });
+    const cancel = Dialog.cancelButton({
+      label: trans.__('Cancel'),
+      caption: trans.__('End the ssh that asks'),
+      actions: [CANCEL]
+    });
+    const buttons = hostkey
+      ? [
+          cancel,
+          Dialog.warnButton({
+            label: trans.__('Refuse'),
+            caption: trans.__('Do not trust this host key: ssh stops'),
+            actions: [REFUSE]
+          }),
+          Dialog.okButton({
+            label: trans.__('Trust'),
+            caption: trans.__('Trust this host key and connect'),
+            actions: [TRUST]
+          })
+        ]
+      : [
+          cancel,
+          Dialog.okButton({ label: trans.__('Submit'), actions: [SUBMIT] })
+        ];
+    const title = askTitle(ask, trans);
+    const dialog: AskDialog = new AskDialog(
+      {
+        title,
+        body,
+        buttons,
+        // A host key is trusted by a click, never by a stray Enter: focus goes to its text.
+        focusNodeSelector: hostkey ? '.jp-hy2fa-prompt-text' : 'input',
+        hasClose: false
+      },
+      body,
+      0,
+      hostkey ? -1 : buttons.length - 1
+    );
+    dialog.addClass('jp-hy2fa-ask-dialog');
+    dialog.node.dataset.askId = ask.id;
+    dialog.node.setAttribute('aria-label', title);
+    this.shown.add(ask.id);
+    this.open = { id: ask.id, dialog };
+    dialog
+      .launch()
+      .then(result => {
+        if (!this.finish(ask, dialog)) {
+          return;
+        }
+        const actions = result.button.actions;
+        if (actions.includes(SUBMIT)) {
+          if (result.value) {
+            this.send(ask, this.model.answerAsk(ask.id, result.value));
+          }
+        } else if (actions.includes(TRUST)) {
+          this.send(ask, this.model.answerAsk(ask.id, 'yes'));
+        } else if (actions.includes(REFUSE)) {
+          this.send(ask, this.model.answerAsk(ask.id, 'no'));
+        } else if (actions.includes(CANCEL)) {
+          this.send(ask, this.model.cancelAsk(ask.id));
+        }
+      })
+      .catch(() => {
+        this.finish(ask, dialog); // closed: the ask went away
+      });
+  }
+
+  /** The dialog of `ask` is done; the next ask may show. False if it was done already. */
+  private finish(ask: IAsk, dialog: AskDialog): boolean {
+    if (this.open?.dialog !== dialog) {
+      return false;
+    }
+    this.open = null;
+    if (!dialog.isDisposed) {
+      dialog.dispose();
+    }
+    window.setTimeout(() => this.update(), 0);
+    return true;
+  }
+
+  private send(ask: IAsk, work: Promise<void>): void {
+    work.catch(error => {
+      Notification.error(error?.message ?? String(error), { autoClose: 8000 });
+      if (this.model.ask(ask.id)) {
+        this.shown.delete(ask.id); // still waiting (a refused answer): ask again
+        this.update();
+      }
+    });
+  }
+
+  private open: { id: string; dialog: AskDialog } | null = null;
+  private shown = new Set<string>();
 }

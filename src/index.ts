@@ -15,13 +15,15 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { Poll } from '@lumino/polling';
 
 import { restBackend } from './api';
-import { PromptDialogs } from './dialog';
+import { AskDialogs, PromptDialogs } from './dialog';
 import { Hy2faModel } from './model';
 import { Hy2faSidebar } from './sidebar';
 import { Hy2faStatus } from './statusbar';
 import {
+  ASK_EVENT_SCHEMA,
   CommandIDs,
   EVENT_SCHEMA,
+  IAskEvent,
   IConnectionEvent,
   SIDEBAR_ID
 } from './tokens';
@@ -55,7 +57,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
   ) => {
     const trans = (translator ?? nullTranslator).load('hy2fa_lab');
     const model = new Hy2faModel(restBackend, FRONTEND_VERSION);
-    const settings = { pollSeconds: 10, dialogs: true };
+    const settings = { pollSeconds: 10, dialogs: true, askDialogs: true };
 
     const sidebar = new Hy2faSidebar(model, translator ?? nullTranslator);
     shell.add(sidebar, 'left', { rank: 900 });
@@ -70,11 +72,18 @@ const plugin: JupyterFrontEndPlugin<void> = {
       enabled: () => settings.dialogs,
       label: name => model.clusters.find(c => c.name === name)?.label || name
     });
+    // Questions of the ssh that kernels run: a dialog wherever the person is.
+    const askDialogs = new AskDialogs(model, {
+      enabled: () => settings.askDialogs,
+      trans
+    });
 
     // Events first; the poll repairs anything missed (and notices expired masters).
     app.serviceManager.events.stream.connect((_, event) => {
       if (event.schema_id === EVENT_SCHEMA) {
         model.applyEvent(event as unknown as IConnectionEvent);
+      } else if (event.schema_id === ASK_EVENT_SCHEMA) {
+        void model.applyAskEvent(event as unknown as IAskEvent);
       }
     });
     const poll = new Poll({
@@ -156,7 +165,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     if (statusBar) {
       statusBar.registerStatusItem(PLUGIN_ID, {
-        item: new Hy2faStatus(model, openSidebar),
+        item: new Hy2faStatus(model, openSidebar, trans),
         align: 'left',
         rank: 900
       });
@@ -170,10 +179,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
             settings.pollSeconds = loaded.get('pollSeconds')
               .composite as number;
             settings.dialogs = loaded.get('dialogs').composite as boolean;
+            settings.askDialogs = loaded.get('askDialogs').composite !== false;
             poll.frequency = {
               ...poll.frequency,
               interval: settings.pollSeconds * 1000
             };
+            askDialogs.update();
           };
           apply();
           loaded.changed.connect(apply);

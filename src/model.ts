@@ -2,13 +2,22 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import type { IBackend } from './api';
 import { ApiError } from './errors';
-import { ICluster, IConnection, IConnectionEvent } from './tokens';
+import {
+  IAsk,
+  IAskEvent,
+  ICluster,
+  IConnection,
+  IConnectionEvent
+} from './tokens';
 
 /** Whether the server extension is there and speaks our version. */
 export type ServerStatus =
   'unknown' | 'ok' | 'missing' | 'mismatch' | 'unreachable';
 
 export const PENDING_STATES = ['starting', 'prompting', 'verifying'];
+
+/** How many settled ask ids are remembered, so that a late reply cannot bring one back. */
+const GONE_LIMIT = 500;
 
 /**
  * The state of every cluster and connection, from the server's events and from polls.
@@ -22,8 +31,30 @@ export class Hy2faModel {
     readonly frontendVersion: string
   ) {}
 
+  /** Anything changed: clusters, connections, the server's status or the asks. */
   get changed(): ISignal<this, void> {
     return this._changed;
+  }
+
+  /** The waiting asks changed (one came, one went). `changed` fires too. */
+  get asksChanged(): ISignal<this, void> {
+    return this._asksChanged;
+  }
+
+  /** Questions of ssh processes that kernels started, waiting for a person; oldest first. */
+  get asks(): IAsk[] {
+    return [...this._asks.values()].sort(
+      (a, b) => a.since - b.since || a.id.localeCompare(b.id)
+    );
+  }
+
+  /** Whether the server's askpass bridge is on (kernels' ssh asks in Lab). */
+  get asksEnabled(): boolean {
+    return this._asksEnabled;
+  }
+
+  ask(id: string): IAsk | undefined {
+    return this._asks.get(id);
   }
 
   get clusters(): ICluster[] {
@@ -86,6 +117,7 @@ export class Hy2faModel {
         return;
       }
     }
+    const asks = this.refreshAsks();
     try {
       const [clusters, connections] = await Promise.all([
         this.backend.clusters(),
@@ -100,7 +132,104 @@ export class Hy2faModel {
     } catch (error) {
       this._serverStatus = statusOf(error);
     }
+    await asks;
     this._changed.emit();
+  }
+
+  /**
+   * Replace the waiting asks with the server's. A reply older than one already applied is
+   * dropped, and an ask known to be settled never comes back from a late reply.
+   */
+  async refreshAsks(): Promise<void> {
+    const seq = ++this._asksRequested;
+    let reply: { asks: IAsk[]; enabled: boolean };
+    try {
+      reply = await this.backend.asks();
+    } catch (error) {
+      if (
+        seq > this._asksApplied &&
+        error instanceof ApiError &&
+        error.status === 404
+      ) {
+        // A server without the bridge's routes.
+        this._asksApplied = seq;
+        this._asksEnabled = false;
+        this.setAsks([]);
+      }
+      return; // unreachable: keep what is known until the server answers again
+    }
+    if (seq < this._asksApplied) {
+      return;
+    }
+    this._asksApplied = seq;
+    this._asksEnabled = reply.enabled;
+    this.setAsks(reply.asks.filter(ask => !this._gone.has(ask.id)));
+  }
+
+  /**
+   * Apply a `ask/v1` event: a new ask is fetched (the event lacks its command line and
+   * process), any other action means the ask is gone.
+   */
+  async applyAskEvent(event: IAskEvent): Promise<void> {
+    if (event.action === 'asked') {
+      if (!this._gone.has(event.id)) {
+        await this.refreshAsks();
+      }
+      return;
+    }
+    this.forgetAsk(event.id);
+  }
+
+  /** Send `response` to the ssh that asks; it is not kept. */
+  async answerAsk(id: string, response: string): Promise<void> {
+    try {
+      await this.backend.answerAsk(id, response);
+    } catch (error) {
+      this.forgetIfSettled(id, error);
+      throw error;
+    }
+    this.forgetAsk(id);
+  }
+
+  /** Cancel an ask: the ssh that asks ends. */
+  async cancelAsk(id: string): Promise<void> {
+    try {
+      await this.backend.cancelAsk(id);
+    } catch (error) {
+      this.forgetIfSettled(id, error);
+      throw error;
+    }
+    this.forgetAsk(id);
+  }
+
+  /** 404 (gone) and 409 (answered elsewhere): the ask waits no more. */
+  private forgetIfSettled(id: string, error: unknown): void {
+    if (
+      error instanceof ApiError &&
+      (error.status === 404 || error.status === 409)
+    ) {
+      this.forgetAsk(id);
+    }
+  }
+
+  private forgetAsk(id: string): void {
+    this._gone.add(id);
+    if (this._gone.size > GONE_LIMIT) {
+      this._gone.delete(this._gone.values().next().value as string);
+    }
+    if (this._asks.delete(id)) {
+      this._asksChanged.emit();
+      this._changed.emit();
+    }
+  }
+
+  private setAsks(asks: IAsk[]): void {
+    const before = [...this._asks.keys()].sort().join('\n');
+    this._asks = new Map(asks.map(ask => [ask.id, ask]));
+    if ([...this._asks.keys()].sort().join('\n') !== before) {
+      this._asksChanged.emit();
+      this._changed.emit();
+    }
   }
 
   /** Apply a `connection/v1` event from the server's event stream. */
@@ -178,6 +307,12 @@ export class Hy2faModel {
   }
 
   private _changed = new Signal<this, void>(this);
+  private _asksChanged = new Signal<this, void>(this);
+  private _asks = new Map<string, IAsk>();
+  private _asksEnabled = false;
+  private _asksRequested = 0;
+  private _asksApplied = 0;
+  private _gone = new Set<string>();
   private _clusters: ICluster[] = [];
   private _connections = new Map<string, IConnection>();
   private _serverStatus: ServerStatus = 'unknown';

@@ -1,5 +1,9 @@
 import { showErrorMessage } from '@jupyterlab/apputils';
-import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+import {
+  ITranslator,
+  nullTranslator,
+  TranslationBundle
+} from '@jupyterlab/translation';
 import {
   lockIcon,
   ReactWidget,
@@ -8,6 +12,7 @@ import {
 } from '@jupyterlab/ui-components';
 import React, { useEffect, useState } from 'react';
 
+import { AsksSection } from './asks';
 import { Hy2faModel, PENDING_STATES } from './model';
 import { PromptForm } from './prompt';
 import { ICluster, IConnection, SIDEBAR_ID } from './tokens';
@@ -21,6 +26,7 @@ export class Hy2faSidebar extends ReactWidget {
   ) {
     super();
     const trans = translator.load('hy2fa_lab');
+    this.trans = trans;
     this.id = SIDEBAR_ID;
     this.addClass('jp-hy2fa-sidebar');
     this.title.icon = lockIcon;
@@ -31,10 +37,12 @@ export class Hy2faSidebar extends ReactWidget {
   render(): JSX.Element {
     return (
       <UseSignal signal={this.model.changed}>
-        {() => <Panel model={this.model} />}
+        {() => <Panel model={this.model} trans={this.trans} />}
       </UseSignal>
     );
   }
+
+  private readonly trans: TranslationBundle;
 }
 
 function act(work: Promise<unknown>): void {
@@ -97,8 +105,11 @@ function order(model: Hy2faModel): ICluster[] {
     .map(item => item.cluster);
 }
 
-function Panel(props: { model: Hy2faModel }): JSX.Element {
-  const { model } = props;
+function Panel(props: {
+  model: Hy2faModel;
+  trans: TranslationBundle;
+}): JSX.Element {
+  const { model, trans } = props;
   const [submitted, setSubmitted] = useState<Record<string, number>>({});
   const [, setTick] = useState(0);
   useEffect(() => {
@@ -122,6 +133,7 @@ function Panel(props: { model: Hy2faModel }): JSX.Element {
         </button>
       </header>
       <Banner model={model} />
+      <AsksSection model={model} trans={trans} />
       <ul className="jp-hy2fa-rows">
         {order(model).map(cluster => (
           <Row

@@ -66,6 +66,44 @@ export interface IConnectionEvent {
 export const EVENT_SCHEMA =
   'https://events.hy2fa-lab.org/hy2fa_lab/connection/v1';
 
+/** Where the ssh that asks comes from: its process, and the kernel and notebook when known. */
+export interface IAskOrigin {
+  pid: number;
+  kernel_id?: string | null;
+  notebook?: string | null;
+}
+
+/**
+ * A question of an ssh that a kernel started (through `hy2fa-askpass`), waiting for a
+ * person (`GET hy2fa/asks`).
+ */
+export interface IAsk {
+  id: string;
+  prompt: Omit<IPrompt, 'id'>;
+  host: string | null;
+  /** The argv of the ssh that asks (never a secret). */
+  command: string[];
+  origin: IAskOrigin;
+  /** When it was asked, in epoch seconds. */
+  since: number;
+}
+
+export type AskAction =
+  'asked' | 'answered' | 'cancelled' | 'expired' | 'withdrawn';
+
+/** The data of a `hy2fa_lab/ask/v1` event. */
+export interface IAskEvent {
+  id: string;
+  action: AskAction;
+  prompt_kind?: IPrompt['kind'] | null;
+  prompt_text?: string | null;
+  host?: string | null;
+  kernel_id?: string | null;
+  notebook?: string | null;
+}
+
+export const ASK_EVENT_SCHEMA = 'https://events.hy2fa-lab.org/hy2fa_lab/ask/v1';
+
 /** Widget id of the sidebar; `shell.activateById` opens it. */
 export const SIDEBAR_ID = 'hy2fa-sidebar';
 

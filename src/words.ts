@@ -1,4 +1,6 @@
-import { ICluster, IConnection } from './tokens';
+import type { TranslationBundle } from '@jupyterlab/translation';
+
+import { IAsk, ICluster, IConnection } from './tokens';
 
 /** The state word a row shows. */
 export function stateWord(state: string): string {
@@ -94,4 +96,48 @@ export function persistWords(persist: string | null | undefined): string {
     return `${seconds / 60} min`;
   }
   return `${seconds} s`;
+}
+
+const SHELL_SAFE = /^[\w@%+=:,./~-]+$/;
+
+/** An argv as a shell would show it: `ssh -o 'ProxyCommand=nc %h 22' saga squeue`. */
+export function commandLine(argv: string[]): string {
+  return argv
+    .map(arg =>
+      SHELL_SAFE.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`
+    )
+    .join(' ');
+}
+
+/** The host an ask is for, once: ssh names a host key's host as "[h]:p ([h]:p)". */
+export function askHost(ask: IAsk): string | null {
+  const host = ask.host?.trim();
+  if (!host) {
+    return null;
+  }
+  const twice = /^(\S+) \((\S+)\)$/.exec(host);
+  return twice && twice[1] === twice[2] ? twice[1] : host;
+}
+
+/** The dialog's title for an ask. */
+export function askTitle(ask: IAsk, trans: TranslationBundle): string {
+  const host = askHost(ask);
+  if (ask.prompt.kind === 'hostkey') {
+    return host
+      ? trans.__('Unknown host key for %1', host)
+      : trans.__('Unknown host key');
+  }
+  return host ? trans.__('ssh to %1 asks', host) : trans.__('ssh asks');
+}
+
+/** Where an ask comes from: "from Analysis.ipynb", a kernel, or a process. */
+export function originWords(ask: IAsk, trans: TranslationBundle): string {
+  const { origin } = ask;
+  if (origin.notebook) {
+    return trans.__('from %1', origin.notebook);
+  }
+  if (origin.kernel_id) {
+    return trans.__('from kernel %1', origin.kernel_id.slice(0, 8));
+  }
+  return trans.__('from process %1', origin.pid);
 }

@@ -4,7 +4,7 @@ import * as path from 'path';
 import type { IBackend } from '../api';
 import { ApiError } from '../errors';
 import { Hy2faModel } from '../model';
-import { ICluster, IConnection } from '../tokens';
+import { IAsk, ICluster, IConnection } from '../tokens';
 import { FRONTEND_VERSION } from '../version';
 import { duration, failureWords, persistWords } from '../words';
 
@@ -67,6 +67,15 @@ class FakeBackend implements IBackend {
   }
   async disconnect(name: string): Promise<IConnection> {
     return connection(name, 'disconnected');
+  }
+  async asks(): Promise<{ asks: IAsk[]; enabled: boolean }> {
+    return { asks: [], enabled: true };
+  }
+  async answerAsk(): Promise<void> {
+    return;
+  }
+  async cancelAsk(): Promise<void> {
+    return;
   }
 }
 
