@@ -17,7 +17,7 @@ from typing import Any
 import pyotp
 import pytest
 import pytest_asyncio
-from procs import process_alive
+from procs import cmdlines, process_alive
 
 from hy2fa_lab.core.asks import Ask, AskBridge
 from hy2fa_lab.core.types import PromptKind
@@ -49,12 +49,31 @@ class Asked:
         return await asyncio.wait_for(self._arrived.get(), timeout)
 
 
+def helpers_of(socket_path: str) -> list[int]:
+    """Live hy2fa-askpass processes that talk to ``socket_path`` (from their environment)."""
+    needle = f"HY2FA_ASKPASS_SOCKET={socket_path}".encode()
+    found = []
+    for pid, argv in cmdlines().items():
+        if len(argv) > 1 and argv[1].endswith("hy2fa-askpass"):
+            try:
+                environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if needle in environ:
+                found.append(pid)
+    return found
+
+
 @pytest_asyncio.fixture
 async def bridge(short_tmp: Path) -> AsyncIterator[AskBridge]:
     bridge = AskBridge(str(short_tmp / "run" / "ask"), timeout=20, limit=3)
     await bridge.start()
     yield bridge
     await bridge.close()
+    deadline = time.monotonic() + 5
+    while helpers_of(bridge.path) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert helpers_of(bridge.path) == []  # no helper outlives its question
 
 
 def ssh_config(directory: Path, port: int) -> Path:
