@@ -74,7 +74,8 @@ def expand(template: str, tokens: Tokens, *, local_host: str | None = None) -> s
         token = template[index + 1 : index + 2]
         if token not in values:
             raise InvalidInput(
-                f"control path template has an unknown token %{token}: {validate.shown(template)}"
+                f"control path template has an unknown token {validate.shown('%' + token)[1:-1]}: "
+                f"{validate.shown(template)}"
             )
         out.append(values[token])
         index += 2

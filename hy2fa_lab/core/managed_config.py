@@ -85,7 +85,9 @@ def _check(block: HostBlock) -> None:
     if block.port is not None:
         validate.port(block.port)
     if re.search(r"[\s\"']", block.control_path) or not block.control_path.startswith(("/", "~/")):
-        raise InvalidInput(f"control path must be absolute, without spaces: {block.control_path}")
+        raise InvalidInput(
+            f"control path must be absolute, without spaces: {validate.shown(block.control_path)}"
+        )
 
 
 def _lines(text: str) -> list[str]:
