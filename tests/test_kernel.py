@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -68,10 +69,14 @@ async def test_ensure_waits_for_the_answer_given_in_lab(
         "from hy2fa_lab import ensure\npath = ensure('fixture', timeout=60)\nprint('PATH=' + path)"
     )
     view = await wait_for(jp_fetch, "fixture", {"prompting"})
+    # A person reads the notebook's line first: answer once ensure() has said what it waits for.
+    deadline = asyncio.get_running_loop().time() + 30
+    while "fixture is asking for a one-time code" not in execution.stdout:
+        assert asyncio.get_running_loop().time() < deadline, execution.stdout
+        await asyncio.sleep(0.05)
     await answer(jp_fetch, "fixture", real_sshd.totp(), view["prompt"]["id"])
     await kernel.finish(execution, 60)
     assert execution.error is None, execution.error
-    assert "fixture is asking for a one-time code" in execution.stdout
     assert "JupyterLab dialog" in execution.stdout
     path = re.search(r"PATH=(.+)", execution.stdout)
     assert path is not None

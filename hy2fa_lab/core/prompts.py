@@ -106,6 +106,16 @@ def _kind_of(question: str) -> PromptKind:
     return PromptKind.OTHER
 
 
+def is_complete(prompt: Prompt, output: str) -> bool:
+    """Whether ``prompt`` is a whole question of a known shape, to be raised without waiting
+    for quiet: a known kind, or OpenSSH's ``(user@host)`` prefix, and ending as questions do
+    (``": "``, ``"? "``). A line cut in the middle ("One-time pass") waits for the rest."""
+    line = pending_line(output)
+    if line is None or not line.endswith((": ", "? ")):
+        return False
+    return prompt.kind is not PromptKind.OTHER or is_prompt_line(line)
+
+
 def is_same_question(a: Prompt, b: Prompt) -> bool:
     """Whether ``b`` asks what ``a`` asked: ssh asking again means the answer was wrong."""
     return a.kind == b.kind and strip_prefix(a.text.split("\n")[-1]) == strip_prefix(

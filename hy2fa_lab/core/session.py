@@ -25,12 +25,19 @@ import ptyprocess
 from . import controlpath, mux
 from .environment import ssh_environment
 from .errors import InvalidInput, NoPrompt
-from .prompts import classify, clean, is_prompt_line, is_same_question
+from .prompts import (
+    classify,
+    clean,
+    is_complete,
+    is_prompt_line,
+    is_same_question,
+    pending_line,
+)
 from .types import SETTLED_STATES, Prompt, PromptKind, Reason, State, Target
 
 ChangeCallback = Callable[["MasterSession"], None]
 
-_SETTLE = 0.2  # seconds of quiet after which an unterminated line is a prompt
+_SETTLE = 0.2  # seconds of quiet after which an unknown unterminated line is a prompt
 _PEER_CHECK = 1.0  # seconds between looks at ssh's connection while a prompt waits
 _TCP_CLOSE_WAIT = "08"  # /proc/net/tcp state: the peer closed its end
 _MAX_RESPONSE = 1024
@@ -138,7 +145,7 @@ class MasterSession:
         self.version = 0
         self._child: pexpect.spawn | None = None
         self._task: asyncio.Task[None] | None = None
-        self._answers: asyncio.Queue[str] = asyncio.Queue(maxsize=1)
+        self._pending = ""  # what ssh said since the last answer: where a prompt is looked for
         self._changed = asyncio.Event()
         self._cancelled = False
         self._refused_hostkey = False
@@ -218,7 +225,8 @@ class MasterSession:
 
     async def answer(self, response: str, prompt_id: int | None = None) -> None:
         """Pass ``response`` to the pending prompt. It is not kept anywhere."""
-        if self.state is not State.PROMPTING or self.prompt is None or not self._answers.empty():
+        child = self._child
+        if self.state is not State.PROMPTING or self.prompt is None or child is None:
             raise NoPrompt(f"{self.name} is not waiting for an answer")
         if prompt_id is not None and prompt_id != self.prompt_id:
             raise NoPrompt(f"that prompt of {self.name} was already answered")
@@ -234,8 +242,17 @@ class MasterSession:
             self._refused_hostkey = response == "no"
         elif not response and self.prompt.kind is not PromptKind.OTHER:
             raise InvalidInput("the answer is empty")
-        self._answers.put_nowait(response)
-        del response
+        # Written the moment it arrives, not at the conversation's next turn. The state moves
+        # on first, so a second answer to the same prompt is refused, and what ssh says from
+        # now on is where the next question is looked for.
+        self._pending = ""
+        self._set(State.VERIFYING)
+        try:
+            await asyncio.to_thread(child.sendline, response)
+        except OSError:
+            pass  # ssh is gone: the conversation sees its end and says why
+        finally:
+            del response
 
     async def cancel(self) -> None:
         """Stop a login under way; no ssh child is left behind."""
@@ -309,12 +326,6 @@ class MasterSession:
         except Exception as exc:  # a bug or an OS error must not leave a child behind
             await self._dispose(kill=True)
             self._fail(Reason.ERROR, f"{type(exc).__name__}: {exc}")
-        finally:
-            self._drain_answers()
-
-    def _drain_answers(self) -> None:
-        while not self._answers.empty():
-            self._answers.get_nowait()
 
     async def _login(self) -> None:
         path = self.target.control_path
@@ -359,81 +370,92 @@ class MasterSession:
         await self._finish(output)
 
     async def _converse(self, child: pexpect.spawn) -> str:
-        """Read ssh's output, answering prompts, until ssh exits. Returns what it said last."""
+        """Read ssh's output, raising each prompt the moment it shows, until ssh exits.
+
+        A question of a known shape (``prompts.is_complete``) is raised as soon as its bytes
+        arrive; only unknown text waits for ``_SETTLE`` of quiet. Answers are written by
+        :meth:`answer` itself, so nothing here waits on a timer for them. Returns what ssh
+        said (for the failure message; it never holds a response).
+        """
         patterns: list[Any] = [pexpect.EOF, pexpect.TIMEOUT, re.compile(r".+", re.S)]
-        pending = ""  # output since the last answer: where the next prompt is looked for
-        transcript = ""  # everything, for the failure message (never holds a response)
+        transcript = ""
         asked: list[Prompt] = []  # prompts of this round; one asked again = wrong answer
         last_progress = time.monotonic()
         prompt_since = 0.0
         peer_checked = 0.0
+        self._pending = ""
         while True:
-            index = await child.expect(patterns, timeout=_SETTLE, async_=True)
+            now = time.monotonic()
+            if self.state is State.PROMPTING:
+                left = self.prompt_timeout - (now - prompt_since)
+                timeout = max(0.0, min(left, _PEER_CHECK - (now - peer_checked)))
+            elif pending_line(self._pending) is not None:
+                timeout = _SETTLE  # an unknown question, perhaps: wait for quiet
+            else:
+                timeout = max(0.0, self.connect_timeout - (now - last_progress))
+            index = await child.expect(patterns, timeout=timeout, async_=True)
             now = time.monotonic()
             if index == 0:
                 transcript += child.before if isinstance(child.before, str) else ""
                 return transcript
             if index == 2:
-                pending += child.after
+                self._pending += child.after
                 transcript = (transcript + child.after)[-8192:]
                 last_progress = now
-                if self.state is State.PROMPTING and clean(child.after).strip():
+                if self.state is State.PROMPTING:
+                    if not clean(child.after).strip():
+                        continue
                     # ssh said more after the prompt (e.g. a Duo push notice): re-read it.
                     self._set(State.VERIFYING)
-                continue
-            if self.state is State.PROMPTING:
-                if not self._answers.empty():
-                    response = self._answers.get_nowait()
-                    await asyncio.to_thread(child.sendline, response)
-                    del response
-                    pending = ""
-                    last_progress = now
-                    self._set(State.VERIFYING)
-                elif now - prompt_since > self.prompt_timeout:
+                prompt = classify(self._pending)
+                if prompt is None or not is_complete(prompt, self._pending):
+                    continue
+            elif self.state is State.PROMPTING:
+                if now - prompt_since >= self.prompt_timeout:
                     await self._dispose(kill=True)
                     self._fail(
                         Reason.TIMEOUT,
                         f"Nobody answered the prompt within {int(self.prompt_timeout)} s",
                     )
                     raise _Finished
-                elif now - peer_checked >= _PEER_CHECK:
-                    # ssh reads the answer from the tty and does not notice meanwhile that the
-                    # server hung up: look at its connection, or the prompt would stay up.
-                    peer_checked = now
-                    if await asyncio.to_thread(_closed_by_peer, child.pid):
-                        await self._dispose(kill=True)
-                        self._fail(
-                            Reason.UNREACHABLE,
-                            f"{self.target.hostname} closed the connection while the prompt "
-                            "waited for an answer",
-                        )
-                        raise _Finished
-                continue
-            prompt = classify(pending)
-            if prompt is not None and prompt.kind is PromptKind.HOSTKEY:
-                prompt = _with_fingerprint(prompt, asked)
-            if prompt is not None:
-                if any(is_same_question(prompt, earlier) for earlier in asked):
-                    self.message = _WRONG.get(asked[-1].kind, "Not accepted — try again")
-                    asked = []
-                elif asked:
-                    self.message = ""
-                asked.append(prompt)
-                self.prompt_id += 1
-                prompt_since = now
-                self._set(State.PROMPTING, prompt)
-                continue
-            if now - last_progress > self.connect_timeout:
-                await self._dispose(kill=True)
-                if self.state is State.STARTING:
+                peer_checked = now
+                # ssh reads the answer from the tty and does not notice meanwhile that the
+                # server hung up: look at its connection, or the prompt would stay up.
+                if await asyncio.to_thread(_closed_by_peer, child.pid):
+                    await self._dispose(kill=True)
                     self._fail(
                         Reason.UNREACHABLE,
-                        f"No answer from {self.target.hostname} within "
-                        f"{int(self.connect_timeout)} s",
+                        f"{self.target.hostname} closed the connection while the prompt "
+                        "waited for an answer",
                     )
-                else:
-                    self._fail(Reason.TIMEOUT, "The server did not finish the login in time")
-                raise _Finished
+                    raise _Finished
+                continue
+            else:
+                prompt = classify(self._pending)  # quiet after unknown text: a question
+                if prompt is None:
+                    if now - last_progress < self.connect_timeout:
+                        continue
+                    await self._dispose(kill=True)
+                    if self.state is State.STARTING:
+                        self._fail(
+                            Reason.UNREACHABLE,
+                            f"No answer from {self.target.hostname} within "
+                            f"{int(self.connect_timeout)} s",
+                        )
+                    else:
+                        self._fail(Reason.TIMEOUT, "The server did not finish the login in time")
+                    raise _Finished
+            if prompt.kind is PromptKind.HOSTKEY:
+                prompt = _with_fingerprint(prompt, asked)
+            if any(is_same_question(prompt, earlier) for earlier in asked):
+                self.message = _WRONG.get(asked[-1].kind, "Not accepted — try again")
+                asked = []
+            elif asked:
+                self.message = ""
+            asked.append(prompt)
+            self.prompt_id += 1
+            prompt_since = peer_checked = now
+            self._set(State.PROMPTING, prompt)
 
     async def _finish(self, output: str) -> None:
         child = self._child
