@@ -229,6 +229,7 @@ async def test_bad_answers_are_refused_and_change_nothing(
             ({"response": 123456}, 400),
             ({}, 400),
             ({"response": "1", "extra": 1}, 400),
+            ({"response": "\ud800"}, 422),  # a lone surrogate: not text ssh could get
         ]:
             with pytest.raises(HTTPClientError) as caught:
                 await jp_fetch(
@@ -236,6 +237,10 @@ async def test_bad_answers_are_refused_and_change_nothing(
                 )
             assert caught.value.code == status, body
         assert [a["id"] for a in await get_asks(jp_fetch)] == [ask["id"]]
+        with pytest.raises(HTTPClientError) as caught:
+            await jp_fetch("hy2fa", "asks", "x" * 10_000, method="DELETE")
+        assert caught.value.code == 404 and caught.value.response is not None
+        assert len(caught.value.response.body) < 500  # the unknown id is not echoed whole
         await jp_fetch(
             "hy2fa", "asks", ask["id"], "answer", method="POST",
             body=json.dumps({"response": real_sshd.totp()}),

@@ -30,6 +30,7 @@ from .errors import Hy2faError, InvalidInput, NoPrompt
 from .procfs import cmdline, parent_pid
 from .prompts import classify, clean
 from .types import Prompt, PromptKind
+from .validate import shown
 
 PROTOCOL = 1
 MAX_QUESTION = 64 * 1024
@@ -114,6 +115,10 @@ def check_answer(ask: Ask, response: object) -> str:
         raise AnswerTooLong(f"response is longer than {MAX_ANSWER} characters")
     if re.search(r"[\x00-\x1f\x7f]", response):
         raise InvalidInput("response must be one line of printable text")
+    try:
+        response.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("response must be UTF-8 text") from None
     if ask.prompt.kind is PromptKind.HOSTKEY:
         word = response.strip()
         if word.lower() not in ("yes", "no") and not word.startswith("SHA256:"):
@@ -188,7 +193,7 @@ class AskBridge:
             self._sock.close()
         self._sock = None
         for ask in list(self._asks.values()):
-            self._settle(ask, b"EJupyter stopped before the question was answered\n")
+            self._settle(ask, b"EJupyter stopped before the question was answered\n", "withdrawn")
         for task in list(self._handlers):
             task.cancel()
         await asyncio.gather(*self._handlers, return_exceptions=True)
@@ -209,7 +214,7 @@ class AskBridge:
         try:
             return self._asks[ask_id]
         except KeyError:
-            raise UnknownAsk(f"No question {ask_id!r} is waiting") from None
+            raise UnknownAsk(f"No question {shown(ask_id)} is waiting") from None
 
     def answer(self, ask_id: str, response: object) -> None:
         """Send ``response`` to the ssh that asks. It is not kept anywhere."""
@@ -269,11 +274,6 @@ class AskBridge:
         if read is None:
             return b"Enot a question hy2fa-lab understands\n"
         question, terminal = read
-        if sum(1 for ask in self._asks.values() if not ask.settled) >= self.limit:
-            return (
-                b"Etoo many ssh questions are waiting in JupyterLab (%d); answer or cancel "
-                b"those first\n" % self.limit
-            )
         ssh_pid = parent_pid(helper_pid) or helper_pid
         origin: dict[str, Any] = {"pid": ssh_pid}
         if self.origin is not None:
@@ -281,6 +281,11 @@ class AskBridge:
                 origin.update(await self.origin(ssh_pid))
         if terminal and not origin.get("kernel_id"):
             return b"T\n"  # a terminal a person uses: ask there
+        if sum(1 for ask in self._asks.values() if not ask.settled) >= self.limit:
+            return (
+                b"Etoo many ssh questions are waiting in JupyterLab (%d); answer or cancel "
+                b"those first\n" % self.limit
+            )
         loop = asyncio.get_running_loop()
         ask = Ask(
             id=f"{next(self._ids)}-{os.urandom(4).hex()}",
