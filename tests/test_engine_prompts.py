@@ -17,8 +17,10 @@ import pytest
 from procs import cmdlines, next_prompt, ssh_processes
 
 from hy2fa_lab.core import environment, mux
+from hy2fa_lab.core import session as session_module
 from hy2fa_lab.core.errors import Hy2faError, InvalidInput, NoPrompt
 from hy2fa_lab.core.manager import Manager, Settings
+from hy2fa_lab.core.prompts import classify, is_complete
 from hy2fa_lab.core.session import MasterSession
 from hy2fa_lab.core.types import PromptKind, Reason, State
 from hy2fa_lab.demo import sshserver
@@ -404,3 +406,56 @@ async def test_socket_directory_is_0700_and_socket_0600_under_umask_022(
         assert stat.S_IMODE(path.lstat().st_mode) == 0o600
     finally:
         await manager.disconnect(ALIAS)
+
+
+# ---- event-driven: nothing waits on a timer ----------------------------------------------
+
+LONG = 60.0  # longer than any bound below: a wait on it would fail the test
+
+
+async def test_a_known_prompt_is_raised_without_waiting_for_quiet(
+    server: Callable[..., Any], short_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the quiet period and the peer check an hour long, the Sigma2 prompts still show,
+    and each answer is written at once: the login ends long before either timer could."""
+    monkeypatch.setattr(session_module, "_SETTLE", LONG)
+    monkeypatch.setattr(session_module, "_PEER_CHECK", LONG)
+    srv = server(sshserver.sigma2(_otp_ok, PASSWORD))
+    manager = make_manager(short_tmp, srv.port)
+    session = await manager.connect(ALIAS)
+    seen = await asyncio.wait_for(answer_all(session, [_code(), PASSWORD]), LONG / 4)
+    assert [prompt.kind for prompt in seen] == [PromptKind.OTP, PromptKind.PASSWORD]
+    assert await session.wait(LONG / 4) is State.CONNECTED
+    await manager.disconnect(session.name)
+
+
+async def test_an_unknown_prompt_still_shows_after_a_short_quiet(
+    server: Callable[..., Any], short_tmp: Path
+) -> None:
+    """No known kind and not ending like a question: raised once ssh stays quiet."""
+    script = sshserver.PromptScript(
+        steps=[sshserver.PromptStep("Say the magic word>", expected="xyzzy")]
+    )
+    srv = server(script)
+    manager = make_manager(short_tmp, srv.port)
+    session = await manager.connect(ALIAS)
+    prompt = await next_prompt(session, 0)
+    assert prompt.kind is PromptKind.OTHER
+    assert prompt.text.endswith("Say the magic word>")
+    await session.answer("xyzzy")
+    assert await session.wait(20) is State.CONNECTED
+    await manager.disconnect(session.name)
+
+
+def test_complete_questions_are_told_from_cut_ones() -> None:
+    for text, complete in [
+        ("(u@h) One-time password (OATH) for `u': ", True),
+        ("(u@h) One-time pass", False),  # cut in the middle: wait for the rest
+        ("(u@h) Password: ", True),
+        ("Are you sure you want to continue connecting (yes/no/[fingerprint])? ", True),
+        ("(u@h) Say the magic word: ", True),  # unknown words, but OpenSSH's question shape
+        ("Say the magic word>", False),
+        ("banner line\n", False),
+    ]:
+        prompt = classify(text)
+        assert (prompt is not None and is_complete(prompt, text)) is complete, text
