@@ -235,6 +235,9 @@ export class Hy2faModel {
   /** Apply a `connection/v1` event from the server's event stream. */
   applyEvent(event: IConnectionEvent): void {
     const known = this._connections.get(event.name);
+    if (isOlder(event.version, known?.version)) {
+      return; // a reply that already told more arrived first
+    }
     const prompt =
       event.state === 'prompting' && event.prompt_kind && event.prompt_text
         ? {
@@ -257,7 +260,9 @@ export class Hy2faModel {
       reason: event.reason ?? null,
       message: event.message ?? '',
       control_path: event.control_path ?? known?.control_path ?? '',
-      master_pid: event.master_pid ?? null
+      master_pid: event.master_pid ?? null,
+      updated: event.updated ?? known?.updated ?? null,
+      version: event.version ?? known?.version
     };
     if (event.state === 'connected' && !known?.since) {
       updated.since = new Date().toISOString();
@@ -293,13 +298,9 @@ export class Hy2faModel {
   private async apply(call: Promise<IConnection>): Promise<IConnection> {
     const connection = await call;
     const known = this._connections.get(connection.name);
-    // An event may already have moved it further on: keep the newer view.
-    if (
-      !known ||
-      !known.updated ||
-      !connection.updated ||
-      connection.updated >= known.updated
-    ) {
+    // An event may already have moved it further on (the reply was computed before it):
+    // keep the newer view.
+    if (!isOlder(connection.version, known?.version)) {
       this._connections.set(connection.name, connection);
     }
     this._changed.emit();
@@ -327,4 +328,9 @@ function statusOf(error: unknown): ServerStatus {
     return 'missing';
   }
   return 'unreachable';
+}
+
+/** Whether a view numbered `version` is older than the one numbered `known`. */
+function isOlder(version?: number, known?: number): boolean {
+  return version !== undefined && known !== undefined && version < known;
 }

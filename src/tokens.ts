@@ -45,6 +45,8 @@ export interface IConnection {
   since: string | null;
   persist: string;
   updated?: string | null;
+  /** Grows with every change: of two views, the larger one is newer. */
+  version?: number;
 }
 
 /** The data of a `hy2fa_lab/connection/v1` event. */
@@ -61,6 +63,8 @@ export interface IConnectionEvent {
   message?: string;
   control_path?: string;
   master_pid?: number | null;
+  updated?: string | null;
+  version?: number;
 }
 
 export const EVENT_SCHEMA =

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import os
 import re
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -36,10 +38,16 @@ from .prompts import (
 from .types import SETTLED_STATES, Prompt, PromptKind, Reason, State, Target
 
 ChangeCallback = Callable[["MasterSession"], None]
+_VERSIONS = itertools.count(1)
 
 _SETTLE = 0.2  # seconds of quiet after which an unknown unterminated line is a prompt
 _PEER_CHECK = 1.0  # seconds between looks at ssh's connection while a prompt waits
 _TCP_CLOSE_WAIT = "08"  # /proc/net/tcp state: the peer closed its end
+# Reading /proc/net/tcp walks the kernel's whole TCP hash table (milliseconds of CPU however
+# few sockets there are), so one read of it serves every waiting login for this long.
+_TCP_TABLE_AGE = 0.5
+_tcp_tables: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
+_tcp_tables_lock = threading.Lock()
 _MAX_RESPONSE = 1024
 _TAIL_LINES = 6
 
@@ -107,11 +115,12 @@ def _child_alive(child: pexpect.spawn) -> bool:
     """``child.isalive()``, where "already reaped elsewhere" means gone, not an error.
 
     The pty's read transport may close the spawn (and reap ssh) on the event loop while a
-    worker thread waits here for the same process: waitpid then fails with ECHILD.
+    worker thread waits here for the same process: waitpid then fails with ECHILD, which
+    pexpect's ``spawn.isalive`` re-raises as ``ExceptionPexpect``.
     """
     try:
         return bool(child.isalive())
-    except (ptyprocess.PtyProcessError, ChildProcessError):
+    except (ptyprocess.PtyProcessError, ChildProcessError, pexpect.ExceptionPexpect):
         return False
 
 
@@ -142,7 +151,7 @@ class MasterSession:
         self.since: float | None = None
         self.master_pid: int | None = None
         self.updated = time.time()
-        self.version = 0
+        self.version = 0  # of every session, one counter: a newer view has a larger number
         self._child: pexpect.spawn | None = None
         self._task: asyncio.Task[None] | None = None
         self._pending = ""  # what ssh said since the last answer: where a prompt is looked for
@@ -184,6 +193,7 @@ class MasterSession:
             "since": _iso(self.since),
             "persist": self.target.persist,
             "updated": _iso(self.updated),
+            "version": self.version,
         }
 
     def argv(self) -> list[str]:
@@ -303,7 +313,7 @@ class MasterSession:
         self.state = state
         self.prompt = prompt
         self.updated = time.time()
-        self.version += 1
+        self.version = next(_VERSIONS)
         event, self._changed = self._changed, asyncio.Event()
         event.set()
         if self.on_change is not None:
@@ -557,13 +567,34 @@ def _closed_by_peer(pid: int | None) -> bool:
     inodes = {link[8:-1] for link in links if link.startswith("socket:[")}
     states = []
     for table in ("tcp", "tcp6"):
-        try:
-            with open(f"/proc/{pid}/net/{table}", encoding="ascii") as handle:
-                rows = handle.read().splitlines()[1:]
-        except OSError:
-            continue
-        states += [fields[3] for fields in map(str.split, rows) if fields[9] in inodes]
+        by_inode = _tcp_states(pid, table)
+        if by_inode is not None:
+            states += [by_inode[inode] for inode in inodes if inode in by_inode]
     return bool(states) and all(state == _TCP_CLOSE_WAIT for state in states)
+
+
+def _tcp_states(pid: int, table: str) -> dict[str, str] | None:
+    """Socket inode -> TCP state in ``pid``'s network namespace, read at most every
+    ``_TCP_TABLE_AGE`` seconds per namespace; ``None`` when it cannot be read."""
+    try:
+        key = (os.readlink(f"/proc/{pid}/ns/net"), table)
+    except OSError:
+        key = None  # namespace unknown: read, and keep nothing
+    now = time.monotonic()
+    with _tcp_tables_lock:
+        cached = _tcp_tables.get(key) if key is not None else None
+    if cached is not None and now - cached[0] < _TCP_TABLE_AGE:
+        return cached[1]
+    try:
+        with open(f"/proc/{pid}/net/{table}", encoding="ascii") as handle:
+            rows = handle.read().splitlines()[1:]
+    except OSError:
+        return None
+    by_inode = {fields[9]: fields[3] for fields in map(str.split, rows) if len(fields) > 9}
+    if key is not None:
+        with _tcp_tables_lock:
+            _tcp_tables[key] = (now, by_inode)
+    return by_inode
 
 
 def _close_quietly(child: pexpect.spawn, grace: float = 5.0) -> None:

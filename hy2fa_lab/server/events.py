@@ -33,6 +33,8 @@ def event_data(session: MasterSession) -> dict[str, Any]:
         "message": view["message"],
         "control_path": view["control_path"],
         "master_pid": view["master_pid"],
+        "updated": view["updated"],
+        "version": view["version"],
     }
 
 

@@ -55,7 +55,10 @@ class FakeBackend implements IBackend {
     return this.connectionList;
   }
   async connect(name: string): Promise<IConnection> {
-    return connection(name, 'starting', { updated: '2026-01-01T00:00:01' });
+    return connection(name, 'starting', {
+      updated: '2026-01-01T00:00:01',
+      version: 1
+    });
   }
   async answer(
     name: string,
@@ -63,7 +66,10 @@ class FakeBackend implements IBackend {
     promptId?: number
   ): Promise<IConnection> {
     this.answers.push([name, response, promptId]);
-    return connection(name, 'verifying', { updated: '2026-01-01T00:00:02' });
+    return connection(name, 'verifying', {
+      updated: '2026-01-01T00:00:02',
+      version: 2
+    });
   }
   async disconnect(name: string): Promise<IConnection> {
     return connection(name, 'disconnected');
@@ -159,10 +165,38 @@ describe('Hy2faModel', () => {
   it('does not let an older reply overwrite a newer event', async () => {
     const backend = new FakeBackend();
     const model = new Hy2faModel(backend, FRONTEND_VERSION);
-    model.applyEvent({ name: 'saga', cluster: 'saga', state: 'connected' });
-    const current = model.connection('saga')!;
-    current.updated = '2026-01-01T00:00:09';
-    await model.connect('saga'); // its reply is stamped 00:00:01
+    // The next prompt's event arrives before the reply to the answer (computed earlier).
+    model.applyEvent({
+      name: 'saga',
+      cluster: 'saga',
+      state: 'prompting',
+      prompt_id: 2,
+      prompt_kind: 'otp',
+      prompt_text: 'Verification code: ',
+      version: 9
+    });
+    await model.answer('saga', '123456', 1); // its reply is version 2: verifying
+    expect(model.connection('saga')?.state).toBe('prompting');
+    expect(model.connection('saga')?.prompt?.id).toBe(2);
+  });
+
+  it('does not let an older event overwrite a newer reply', async () => {
+    const backend = new FakeBackend();
+    const model = new Hy2faModel(backend, FRONTEND_VERSION);
+    await model.answer('saga', '123456', 1); // version 2: verifying
+    model.applyEvent({
+      name: 'saga',
+      cluster: 'saga',
+      state: 'starting',
+      version: 1
+    });
+    expect(model.connection('saga')?.state).toBe('verifying');
+    model.applyEvent({
+      name: 'saga',
+      cluster: 'saga',
+      state: 'connected',
+      version: 3
+    });
     expect(model.connection('saga')?.state).toBe('connected');
   });
 
