@@ -245,3 +245,53 @@ def test_a_directory_owned_by_another_user_is_not_trusted(short_tmp: Path) -> No
         assert master.requests == []
     finally:
         master.close()
+
+
+def test_many_sockets_at_once_say_what_each_says_alone(short_tmp: Path) -> None:
+    """statuses() (all in flight together, for the connection listing) agrees with status()
+    on every kind of socket: alive, stale, absent, a plain file, silent, another protocol,
+    a wrong request id, and a directory others can write to."""
+    paths = {name: str(short_tmp / name) for name in ("alive", "stale", "absent", "file")}
+    masters = [FakeMaster(paths["alive"], _alive(4242))]
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dead.bind(paths["stale"])
+    dead.close()
+    Path(paths["file"]).write_text("not a socket")
+    paths["silent"] = str(short_tmp / "silent")
+    paths["banner"] = str(short_tmp / "banner")
+    listeners = [
+        SilentListener(paths["silent"]),
+        SilentListener(paths["banner"], b"SSH-2.0-OpenSSH_9.2\r\n"),
+    ]
+    paths["confused"] = str(short_tmp / "confused")
+    masters.append(
+        FakeMaster(
+            paths["confused"],
+            lambda t, rid: _frame(_u32(mux.MUX_S_ALIVE), _u32(rid ^ 1), _u32(7)),
+        )
+    )
+    shared = short_tmp / "shared"
+    shared.mkdir()
+    paths["shared"] = str(shared / "m")
+    masters.append(FakeMaster(paths["shared"], _alive(99)))
+    shared.chmod(0o777)
+    try:
+        together = mux.statuses(list(paths.values()), timeout=0.3)
+        alone = {path: mux.status(path, timeout=0.3) for path in paths.values()}
+        assert together == alone
+        assert together[paths["alive"]] == mux.Status(mux.Liveness.ALIVE, 4242)
+        assert {name: together[path].liveness.value for name, path in paths.items()} == {
+            "alive": "alive",
+            "stale": "stale",
+            "absent": "absent",
+            "file": "absent",
+            "silent": "unresponsive",
+            "banner": "unresponsive",
+            "confused": "unresponsive",
+            "shared": "untrusted",
+        }
+    finally:
+        for master in masters:
+            master.close()
+        for listener in listeners:
+            listener.close()

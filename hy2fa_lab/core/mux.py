@@ -14,10 +14,12 @@ import contextlib
 import enum
 import errno
 import os
+import selectors
 import socket
 import stat
 import struct
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from . import trust
@@ -33,6 +35,7 @@ PROTOCOL_VERSION = 4
 _MAX_FRAME = 256 * 1024
 # A live master answers in well under a millisecond; this only bounds a hung one.
 TIMEOUT = 1.0
+_BATCH = 256  # checks in flight at once in statuses(): one fd each
 
 
 class MuxError(Exception):
@@ -120,9 +123,8 @@ def _request(path: str, msg_type: int, timeout: float) -> tuple[int, bytes]:
     return reply_type, body[4:]
 
 
-def status(path: str, timeout: float = TIMEOUT) -> Status:
-    """Whether a master listens on ``path``: alive (with pid), absent, a stale file, a
-    listener that does not answer (``unresponsive``), or a socket that is not ours."""
+def _unasked(path: str) -> Status | None:
+    """What ``path`` is without speaking to it (absent, not a socket, not ours), or ``None``."""
     try:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:
@@ -134,34 +136,168 @@ def status(path: str, timeout: float = TIMEOUT) -> Status:
     problem = trust.socket_problem(path)
     if problem is not None:
         return Status(Liveness.UNTRUSTED, message=f"Refusing to use it: {problem}")
-    try:
-        reply_type, body = _request(path, MUX_C_ALIVE_CHECK, timeout)
-    except ConnectionRefusedError:
+    return None
+
+
+def _failed(path: str, error: OSError | MuxError, timeout: float) -> Status:
+    """What an ALIVE_CHECK on ``path`` that raised ``error`` says about the socket."""
+    if isinstance(error, ConnectionRefusedError):
         return Status(Liveness.STALE)
-    except FileNotFoundError:
+    if isinstance(error, FileNotFoundError):
         return Status(Liveness.ABSENT)
-    except _ClosedEarly:
+    if isinstance(error, _ClosedEarly):
         return Status(Liveness.STALE)  # a master on its way out
-    except TimeoutError:
+    if isinstance(error, TimeoutError):
         return Status(
             Liveness.UNRESPONSIVE,
             message=f"The master on {path} does not answer (stopped, or hung) within {timeout:g} s",
         )
-    except MuxError as error:
+    if isinstance(error, MuxError):
         return Status(
             Liveness.UNRESPONSIVE,
             message=f"Something listens on {path} but does not speak ssh's mux protocol: {error}",
         )
-    except OSError as error:
-        if error.errno not in (errno.ECONNRESET, errno.EPIPE):
-            return Status(Liveness.UNRESPONSIVE, message=f"{path}: {error}")
-        return Status(Liveness.STALE)
+    if error.errno not in (errno.ECONNRESET, errno.EPIPE):
+        return Status(Liveness.UNRESPONSIVE, message=f"{path}: {error}")
+    return Status(Liveness.STALE)
+
+
+def _alive_reply(path: str, reply_type: int, body: bytes) -> Status:
     if reply_type != MUX_S_ALIVE or len(body) < 4:
         return Status(
             Liveness.UNRESPONSIVE,
             message=f"The listener on {path} answered 0x{reply_type:08x}, not ALIVE",
         )
     return Status(Liveness.ALIVE, struct.unpack(">I", body[:4])[0])
+
+
+def status(path: str, timeout: float = TIMEOUT) -> Status:
+    """Whether a master listens on ``path``: alive (with pid), absent, a stale file, a
+    listener that does not answer (``unresponsive``), or a socket that is not ours."""
+    found = _unasked(path)
+    if found is not None:
+        return found
+    try:
+        reply_type, body = _request(path, MUX_C_ALIVE_CHECK, timeout)
+    except (OSError, MuxError) as error:
+        return _failed(path, error, timeout)
+    return _alive_reply(path, reply_type, body)
+
+
+class _Check:
+    """One ALIVE_CHECK in flight on a non-blocking socket: hello, then the check, as _request."""
+
+    def __init__(self, path: str, sock: socket.socket) -> None:
+        self.path = path
+        self.sock = sock
+        self.request_id = int.from_bytes(os.urandom(4), "big")
+        self.hello_seen = False
+        self.buffer = bytearray()
+
+    def _send(self, data: bytes) -> None:
+        # A few bytes on a fresh socket: the kernel takes them whole or the peer is broken.
+        if self.sock.send(data) != len(data):
+            raise MuxError("the master does not take a 16-byte request")
+
+    def readable(self) -> Status | None:
+        """Read what arrived; the answer once the reply is complete, else ``None``."""
+        try:
+            chunk = self.sock.recv(65536)
+        except BlockingIOError:
+            return None
+        if not chunk:
+            raise _ClosedEarly("master closed the connection")
+        self.buffer += chunk
+        while len(self.buffer) >= 4:
+            (length,) = struct.unpack(">I", self.buffer[:4])
+            if not 4 <= length <= _MAX_FRAME:
+                raise MuxError(f"implausible frame length {length}")
+            if len(self.buffer) < 4 + length:
+                return None
+            payload = bytes(self.buffer[4 : 4 + length])
+            del self.buffer[: 4 + length]
+            (msg_type,) = struct.unpack(">I", payload[:4])
+            body = payload[4:]
+            if not self.hello_seen:
+                if msg_type != MUX_MSG_HELLO or len(body) < 4:
+                    raise MuxError(f"expected HELLO, got message 0x{msg_type:08x}")
+                (version,) = struct.unpack(">I", body[:4])
+                if version != PROTOCOL_VERSION:
+                    raise MuxError(f"master speaks mux protocol {version}, not {PROTOCOL_VERSION}")
+                self.hello_seen = True
+                self._send(_frame(MUX_C_ALIVE_CHECK, self.request_id))
+                continue
+            if len(body) < 4 or struct.unpack(">I", body[:4])[0] != self.request_id:
+                raise MuxError("reply does not match the request id")
+            return _alive_reply(self.path, msg_type, body[4:])
+        return None
+
+
+def statuses(paths: Sequence[str], timeout: float = TIMEOUT) -> dict[str, Status]:
+    """:func:`status` of every path (by path), with up to ``_BATCH`` checks in flight at once.
+
+    One thread and non-blocking sockets: N masters cost about one round trip plus N small
+    sends and reads, where N ``status()`` calls cost N round trips (and N threads, on a
+    machine with few cores, mostly wait for the GIL). Each answer is classified exactly as
+    :func:`status` does; each batch is bounded by ``timeout``.
+    """
+    found: dict[str, Status] = {}
+    asked: list[str] = []
+    for path in dict.fromkeys(paths):
+        unasked = _unasked(path)
+        if unasked is not None:
+            found[path] = unasked
+        else:
+            asked.append(path)
+    for start in range(0, len(asked), _BATCH):
+        found.update(_check_batch(asked[start : start + _BATCH], timeout))
+    return found
+
+
+def _check_batch(paths: Sequence[str], timeout: float) -> dict[str, Status]:
+    found: dict[str, Status] = {}
+    queue_full: list[str] = []
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        try:
+            for path in paths:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.setblocking(False)
+                check = _Check(path, sock)
+                try:
+                    sock.connect(path)
+                    check._send(_frame(MUX_MSG_HELLO, PROTOCOL_VERSION))
+                except BlockingIOError:  # the master's listen queue is full: ask it alone
+                    sock.close()
+                    queue_full.append(path)
+                    continue
+                except (OSError, MuxError) as error:
+                    sock.close()
+                    found[path] = _failed(path, error, timeout)
+                    continue
+                selector.register(sock, selectors.EVENT_READ, check)
+            while selector.get_map():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                for key, _events in selector.select(remaining):
+                    check = key.data
+                    try:
+                        answer = check.readable()
+                    except (OSError, MuxError) as error:
+                        answer = _failed(check.path, error, timeout)
+                    if answer is not None:
+                        selector.unregister(check.sock)
+                        check.sock.close()
+                        found[check.path] = answer
+        finally:
+            for key in list(selector.get_map().values()):
+                selector.unregister(key.fileobj)
+                key.data.sock.close()
+                found.setdefault(key.data.path, _failed(key.data.path, TimeoutError(), timeout))
+    for path in queue_full:
+        found[path] = status(path, timeout)
+    return found
 
 
 def alive(path: str, timeout: float = TIMEOUT) -> int | None:
