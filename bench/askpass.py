@@ -9,7 +9,8 @@ code and password question of every ssh a kernel runs. Interleaved round by roun
     :class:`AskBridge` in this process, which answers at once, print the answer, exit.
 
 Prints median and p90 in ms and the ratio b/a of the medians (``--json`` for machine-readable
-output). Run with ``python -m bench.askpass [--rounds N]``.
+output). Run with ``python -m bench.askpass [--rounds N]``; ``figures(rounds)`` gives figure 9
+to ``python -m bench``.
 """
 
 from __future__ import annotations
@@ -107,6 +108,30 @@ def summarize(times: dict[str, list[float]]) -> dict[str, object]:
         "results": rows,
         "b/a": ratio,
     }
+
+
+GOAL = 2.0  # at most about twice the interpreter's own start-up
+
+
+def figures(rounds: int = 20) -> list[dict[str, object]]:
+    """Figure 9 for ``python -m bench``: ``rounds * 2`` interleaved rounds (5 to 1000)."""
+    from ._harness import row
+
+    result = summarize(measure(max(5, min(1000, rounds * 2))))
+    rows: dict[str, dict[str, float]] = result["results"]  # type: ignore[assignment]
+    a, b = rows["a"], rows["b"]
+    ratio: float = result["b/a"]  # type: ignore[assignment]
+    return [
+        row(
+            9,
+            "one question through hy2fa-askpass (whole process) over python -c pass",
+            f"python -c pass: {a['median_ms']:.1f} ms (p90 {a['p90_ms']:.1f})",
+            f"{ratio:.2f}x; askpass {b['median_ms']:.1f} ms (p90 {b['p90_ms']:.1f})",
+            f"<= {GOAL:.0f}x",
+            ratio <= GOAL,
+            **result,
+        )
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

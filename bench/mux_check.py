@@ -12,6 +12,7 @@ run and interleaved round by round so machine noise hits every operation alike:
 
 Prints median and p90 in ms per operation and the ratios b/a, c/a and d/c of the medians
 (``--json`` for machine-readable output). Run with ``python -m bench.mux_check [--rounds N]``.
+``figures(rounds)`` gives figures 2 (b/a) and 3 (d/c) to ``python -m bench``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ import pexpect
 
 from hy2fa_lab.core import mux
 from hy2fa_lab.demo.sshserver import PromptScript, PromptStep, ServerThread
+
+from . import _harness
 
 USER = "bench"
 CODE = "123456"  # the demo server's fixed answer: nothing secret, and never put in argv
@@ -326,17 +329,8 @@ def _exit_on_signal(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.mux_check", description=__doc__)
-    parser.add_argument("--rounds", type=_rounds, default=DEFAULT_ROUNDS, metavar="N")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    args = parser.parse_args(argv)
-    if shutil.which("ssh") is None:
-        print("the OpenSSH client (ssh) is not installed", file=sys.stderr)
-        return 2
-    fresh = max(5, args.rounds // 20)
-    signal.signal(signal.SIGTERM, _exit_on_signal)  # run the clean-up below on SIGTERM too
-
+def run(rounds: int, fresh: int) -> tuple[dict[str, object] | None, list[str]]:
+    """Set up, measure, clean up: the result (None if the benchmark failed) and the problems."""
     tmp = Path(tempfile.mkdtemp(prefix="hy2b-"))  # short: sun_path holds 104-108 bytes
     script = PromptScript(steps=[PromptStep(PROMPT, expected=CODE)])
     try:
@@ -350,13 +344,71 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         (tmp / "known_hosts").write_text(server.known_hosts_line())
         setup_ms = _timed(lambda: open_master(lab))
-        samples = measure(lab, args.rounds, fresh)
-        result = summarize(samples, args.rounds, fresh, setup_ms)
+        samples = measure(lab, rounds, fresh)
+        result = summarize(samples, rounds, fresh, setup_ms)
     except (BenchError, pexpect.ExceptionPexpect, subprocess.TimeoutExpired) as exc:
         problems.append(f"benchmark failed: {exc}")
     finally:
         problems.extend(teardown(lab))
+    return result, problems
 
+
+# Asking the socket without a process should beat spawning ``ssh -O check`` by an order of
+# magnitude, or a mux client of our own is not worth having.
+GOAL_FIG2 = 10.0
+GOAL_FIG3 = 10.0  # a command through the socket vs a whole login answered by a script
+
+
+def figures(rounds: int = 20) -> list[dict[str, object]]:
+    """Figures 2 (a vs b) and 3 (c vs d) for ``python -m bench``: ``rounds * 10`` rounds of
+    (a), (b), (c), between 50 and 2000, and ``rounds`` fresh logins (d), at least 5."""
+    if shutil.which("ssh") is None:
+        raise _harness.BenchError("the OpenSSH client (ssh) is not installed")
+    cheap = max(50, min(2000, rounds * 10))
+    fresh = max(5, min(cheap, rounds))
+    result, problems = run(cheap, fresh)
+    if result is None or problems:
+        raise _harness.BenchError("; ".join(problems))
+    ops: dict[str, dict[str, float]] = result["operations"]  # type: ignore[assignment]
+    ratios: dict[str, float] = result["ratios_of_medians"]  # type: ignore[assignment]
+
+    def ms(key: str) -> str:
+        return f"{ops[key]['median_ms']:.2f} ms (p90 {ops[key]['p90_ms']:.2f})"
+
+    fig2, fig3 = ratios["b/a"], ratios["d/c"]
+    return [
+        _harness.row(
+            2,
+            "is the master alive? ssh -O check (process) over mux.alive (socket)",
+            f"(a) mux.alive: {ms('a')}",
+            f"{fig2:.1f}x; (b) ssh -O check {ms('b')}",
+            f">= {GOAL_FIG2:.0f}x",
+            fig2 >= GOAL_FIG2,
+            **result,
+        ),
+        _harness.row(
+            3,
+            "fresh login answered by a script over a command through the socket",
+            f"(c) ssh through the socket: {ms('c')}",
+            f"{fig3:.1f}x; (d) fresh login {ms('d')}",
+            f">= {GOAL_FIG3:.0f}x",
+            fig3 >= GOAL_FIG3,
+            **result,
+        ),
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.mux_check", description=__doc__)
+    parser.add_argument("--rounds", type=_rounds, default=DEFAULT_ROUNDS, metavar="N")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args(argv)
+    if shutil.which("ssh") is None:
+        print("the OpenSSH client (ssh) is not installed", file=sys.stderr)
+        return 2
+    fresh = max(5, args.rounds // 20)
+    signal.signal(signal.SIGTERM, _exit_on_signal)  # run()'s clean-up runs on SIGTERM too
+    result, problems = run(args.rounds, fresh)
     if result is not None:
         print(json.dumps(result, indent=2) if args.json else render(result))
     for problem in problems:

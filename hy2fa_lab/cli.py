@@ -1,28 +1,30 @@
-"""The ``hy2fa`` command: the same engine as the Jupyter server, prompting on the terminal."""
+"""The ``hy2fa`` command: the same engine as the Jupyter server, prompting on the terminal.
+
+``status``, ``path`` and ``list`` only ask sockets, so they import only the profiles, ``ssh -G``
+and the mux client: the manager (asyncio, pexpect, the session engine) is imported by the
+commands that log in or stop a master, when they run. ``python -m bench.cli_start`` times it.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import dataclasses
-import getpass
-import json
-import os
 import sys
-import threading
-from collections.abc import Callable, Sequence
-from typing import Any, TextIO
 
 from ._version import __version__
-from .core import mux, validate
-from .core.controlpath import DEFAULT_TEMPLATE
+from .core import validate
 from .core.errors import Hy2faError, InvalidInput
-from .core.managed_config import HostBlock, write_block
-from .core.manager import Manager, socket_state
-from .core.session import MasterSession
-from .core.types import SETTLED_STATES, PromptKind, State, Target
-from .settings import settings_from_jupyter_config
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every command milliseconds
+if TYPE_CHECKING:
+    import asyncio
+    from collections.abc import Callable, Sequence
+    from typing import Any, TextIO
+
+    from .core import mux
+    from .core.manager import Manager
+    from .core.session import MasterSession
+    from .core.targets import Targets
+    from .core.types import PromptKind, State, Target
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -157,17 +159,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _manager(args: argparse.Namespace) -> Manager:
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
     """The Jupyter config's settings (as the server has them), then the flags on top."""
-    settings = settings_from_jupyter_config()
-    overrides: dict[str, Any] = {}
+    from .settings import jupyter_settings
+
+    values = jupyter_settings()
     for key in ("control_path", "ssh_config", "prompt_timeout"):
         if getattr(args, key, None) is not None:
-            overrides[key] = getattr(args, key)
-    return Manager(dataclasses.replace(settings, **overrides))
+            values[key] = getattr(args, key)
+    return values
 
 
-def _target(manager: Manager, args: argparse.Namespace) -> Target:
+def _manager(args: argparse.Namespace) -> Manager:
+    from .core.manager import Manager
+    from .core.targets import Settings
+
+    return Manager(Settings(**_settings(args)))
+
+
+def _targets(args: argparse.Namespace) -> Targets:
+    """Resolution only (no engine): for the commands that just ask a socket."""
+    from .core.targets import Settings, Targets
+
+    return Targets(Settings(**_settings(args)))
+
+
+def _target(manager: Targets, args: argparse.Namespace) -> Target:
     return manager.resolve(
         args.target,
         user=args.user,
@@ -178,6 +195,8 @@ def _target(manager: Manager, args: argparse.Namespace) -> Target:
 
 
 def _state_line(name: str, found: mux.Status, path: str) -> str:
+    from .core import mux
+
     if found.liveness is mux.Liveness.ALIVE:
         return f"{name}: connected (master pid {found.pid}) {path}"
     if found.liveness is mux.Liveness.UNRESPONSIVE:
@@ -192,6 +211,8 @@ class _TerminalReader:
     """Reads one answer in a daemon thread, so a failing session never waits on the tty."""
 
     def __init__(self, out: TextIO) -> None:
+        import contextlib
+
         self.out = out
         self._saved: Any = None
         with contextlib.suppress(Exception):
@@ -200,6 +221,9 @@ class _TerminalReader:
             self._saved = termios.tcgetattr(sys.stdin.fileno())
 
     def ask(self, read: Callable[[], str]) -> asyncio.Future[str]:
+        import asyncio
+        import threading
+
         loop = asyncio.get_running_loop()
         future: asyncio.Future[str] = loop.create_future()
 
@@ -217,6 +241,8 @@ class _TerminalReader:
 
     def restore(self) -> None:
         """Put the terminal back (echo on) if a reader was left waiting."""
+        import contextlib
+
         if self._saved is not None:
             with contextlib.suppress(Exception):
                 import termios
@@ -226,6 +252,10 @@ class _TerminalReader:
 
 def _question(kind: PromptKind, text: str, out: TextIO) -> Callable[[], str]:
     """Host-key questions are read with echo (yes/no); everything else without."""
+    import getpass
+
+    from .core.types import PromptKind
+
     if kind is PromptKind.HOSTKEY:
         return lambda: input(text)
     return lambda: getpass.getpass(text, stream=out)
@@ -242,6 +272,10 @@ def _settle(future: asyncio.Future[str], value: str | None, error: BaseException
 
 async def _drive(session: MasterSession, out: TextIO, reader: _TerminalReader) -> State:
     """Show each prompt and pass the answer on, until the session settles."""
+    import asyncio
+
+    from .core.types import SETTLED_STATES, State
+
     answered = 0
     asking: asyncio.Future[str] | None = None
     while session.state not in SETTLED_STATES:
@@ -278,6 +312,11 @@ async def _drive(session: MasterSession, out: TextIO, reader: _TerminalReader) -
 
 
 async def _connect(args: argparse.Namespace, out: TextIO) -> int:
+    import asyncio
+
+    from .core import mux
+    from .core.types import State
+
     manager = _manager(args)
     persist = args.persist or args.timeout
     destination = args.target or args.host
@@ -325,7 +364,9 @@ async def _connect(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _status(args: argparse.Namespace, out: TextIO) -> int:
-    manager = _manager(args)
+    from .core import mux
+
+    manager = _targets(args)
     if args.target is not None:  # "" is a (refused) target, not "every cluster"
         target = _target(manager, args)
         rows = [(target, mux.status(target.control_path))]
@@ -340,6 +381,8 @@ def _status(args: argparse.Namespace, out: TextIO) -> int:
             if found.liveness is not mux.Liveness.ABSENT:
                 rows.append((target, found))
     if args.json:
+        import json
+
         json.dump([_row_json(target, found) for target, found in rows], out, indent=2)
         out.write("\n")
     elif not rows:
@@ -352,6 +395,18 @@ def _status(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _socket_state(found: mux.Status) -> State:
+    """:func:`hy2fa_lab.core.manager.socket_state`, without importing the manager."""
+    from .core import mux
+    from .core.types import State
+
+    if found.liveness is mux.Liveness.ALIVE:
+        return State.CONNECTED
+    if found.liveness is mux.Liveness.UNRESPONSIVE:
+        return State.UNRESPONSIVE
+    return State.IDLE
+
+
 def _row_json(target: Target, found: mux.Status) -> dict[str, Any]:
     row: dict[str, Any] = {
         "name": target.name,
@@ -359,7 +414,7 @@ def _row_json(target: Target, found: mux.Status) -> dict[str, Any]:
         "user": target.user,
         "port": target.port,
         "control_path": target.control_path,
-        "state": socket_state(found).value,
+        "state": _socket_state(found).value,
         "master_pid": found.pid,
     }
     if found.message:
@@ -368,7 +423,9 @@ def _row_json(target: Target, found: mux.Status) -> dict[str, Any]:
 
 
 def _list(args: argparse.Namespace, out: TextIO) -> int:
-    manager = _manager(args)
+    from .core import mux
+
+    manager = _targets(args)
     rows = []
     for name, profile in manager.profiles().items():
         try:
@@ -381,6 +438,8 @@ def _list(args: argparse.Namespace, out: TextIO) -> int:
         row["source"] = profile.source
         rows.append(row)
     if args.json:
+        import json
+
         json.dump(rows, out, indent=2)
         out.write("\n")
         return EXIT_OK
@@ -396,11 +455,15 @@ def _list(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _path(args: argparse.Namespace, out: TextIO) -> int:
-    print(_target(_manager(args), args).control_path, file=out)
+    print(_target(_targets(args), args).control_path, file=out)
     return EXIT_OK
 
 
 async def _disconnect(args: argparse.Namespace, out: TextIO) -> int:
+    import asyncio
+
+    from .core.types import State
+
     manager = _manager(args)
     target = await asyncio.to_thread(_target, manager, args)
     session = await manager.disconnect_session(manager.session_for(target))
@@ -412,7 +475,16 @@ async def _disconnect(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _config_ssh(args: argparse.Namespace, out: TextIO) -> int:
-    from .core.managed_config import check_config_path, overridden, remove_block
+    import os
+
+    from .core.controlpath import DEFAULT_TEMPLATE
+    from .core.managed_config import (
+        HostBlock,
+        check_config_path,
+        overridden,
+        remove_block,
+        write_block,
+    )
 
     alias = validate.cluster_name(args.target)
     check_config_path(args.ssh_config)  # before ssh -G reads it: a directory, a FIFO, -F none
@@ -473,6 +545,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "connect":
+            import asyncio
+
             return asyncio.run(_connect(args, out))
         if args.command == "status":
             return _status(args, out)
@@ -481,6 +555,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         if args.command == "path":
             return _path(args, out)
         if args.command == "disconnect":
+            import asyncio
+
             return asyncio.run(_disconnect(args, out))
         if args.command == "config-ssh":
             return _config_ssh(args, out)

@@ -3,19 +3,21 @@ read from the Jupyter config files (so ``hy2fa path saga`` gives the server's an
 
 Settings given only on the server's command line (``--Hy2faLab.*``) cannot be seen here;
 kernels learn those from the server itself when it is reachable.
+
+jupyter_core, traitlets and the manager are imported when a function here runs, not with the
+module: ``hy2fa --help`` and ``hy2fa --version`` need none of them, and ``hy2fa status`` needs
+no manager.
 """
 
 from __future__ import annotations
 
-import glob
-import os
-from typing import Any
+TYPE_CHECKING = False  # not typing's: importing typing costs every hy2fa command milliseconds
+if TYPE_CHECKING:
+    from typing import Any
 
-from jupyter_core.paths import jupyter_config_path
-from traitlets.config import Config
-from traitlets.config.loader import ConfigFileNotFound, JSONFileConfigLoader, PyFileConfigLoader
+    from traitlets.config import Config
 
-from .core.manager import Settings
+    from .core.targets import Settings
 
 _FIELDS = {
     "clusters",
@@ -30,6 +32,9 @@ _FIELDS = {
 
 
 def _load(loader: Any) -> Config:
+    from traitlets.config import Config
+    from traitlets.config.loader import ConfigFileNotFound
+
     try:
         loaded: Config = loader.load_config()
     except ConfigFileNotFound:
@@ -39,6 +44,13 @@ def _load(loader: Any) -> Config:
 
 def jupyter_config() -> Config:
     """The merged server config, lowest priority first, as jupyter_server reads it."""
+    import glob
+    import os
+
+    from jupyter_core.paths import jupyter_config_path
+    from traitlets.config import Config
+    from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
+
     merged = Config()
     for directory in reversed(jupyter_config_path()):
         for path in sorted(glob.glob(os.path.join(directory, "jupyter_server_config.d", "*.json"))):
@@ -48,9 +60,16 @@ def jupyter_config() -> Config:
     return merged
 
 
-def settings_from_jupyter_config() -> Settings:
+def jupyter_settings() -> dict[str, Any]:
+    """The ``Hy2faLab`` values the Jupyter config sets, as keyword arguments of ``Settings``."""
     section = jupyter_config().get("Hy2faLab", {})
     values = {key: section[key] for key in _FIELDS if key in section}
     if "clusters" in values:
         values["clusters"] = dict(values["clusters"])
-    return Settings(**values)
+    return values
+
+
+def settings_from_jupyter_config() -> Settings:
+    from .core.targets import Settings
+
+    return Settings(**jupyter_settings())

@@ -8,15 +8,17 @@ import dataclasses
 import json
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import mux, validate
 from .errors import Hy2faError, UnknownCluster
-from .profiles import ClusterProfile, load_profiles, resolve
 from .session import MasterSession
 from .sshconfig import split_ssh_argv, ssh_g_args
+from .targets import Settings, Targets
 from .types import State, Target
+
+__all__ = ["Manager", "Settings", "Targets", "socket_state"]
 
 Listener = Callable[[MasterSession], None]
 
@@ -30,79 +32,18 @@ def socket_state(found: mux.Status) -> State:
     return State.IDLE
 
 
-@dataclasses.dataclass
-class Settings:
-    """What the server's traitlets, the CLI flags or ``ensure()`` configure."""
-
-    clusters: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
-    control_path: str | None = None
-    default_persist: str = "1h"
-    prompt_timeout: float = 120.0
-    connect_timeout: float = 60.0
-    include_ssh_config_hosts: bool = True
-    ssh_config: str | None = None
-    ssh: str = "ssh"
-    # Where masters made by other ssh processes (the askpass bridge) are remembered, so that a
-    # restarted server lists them again: paths and hosts only, never anything secret.
-    masters_file: str | None = None
-
-
-class Manager:
+class Manager(Targets):
     """Starts, joins, lists and stops master sessions."""
 
     def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or Settings()
-        validate.persist(self.settings.default_persist)
-        if self.settings.control_path:
-            validate.control_path_template(self.settings.control_path)
-        self._profiles: dict[str, ClusterProfile] | None = None
+        super().__init__(settings)
         self._sessions: dict[str, MasterSession] = {}  # by control path
         self._locks: dict[str, asyncio.Lock] = {}
         self._listeners: list[Listener] = []
         self._discovery: asyncio.Future[list[MasterSession]] | None = None
         self.discovery_error: Exception | None = None
 
-    # ---- profiles and targets --------------------------------------------------
-
-    def profiles(self, *, reload: bool = False) -> dict[str, ClusterProfile]:
-        if self._profiles is None or reload:
-            self._profiles = load_profiles(
-                self.settings.clusters,
-                include_ssh_config_hosts=self.settings.include_ssh_config_hosts,
-                config_file=self.settings.ssh_config,
-            )
-        return self._profiles
-
-    def resolve(
-        self,
-        cluster: str,
-        *,
-        user: str | None = None,
-        port: int | None = None,
-        persist: str | None = None,
-        ssh_options: Sequence[tuple[str, str]] = (),
-        control_path: str | None = None,
-    ) -> Target:
-        """The fully resolved target (runs ``ssh -G``: call off the event loop).
-
-        ``control_path`` puts the socket exactly there (e.g. where a tool such as HSP looks).
-        """
-        target = resolve(
-            cluster,
-            profiles=self.profiles(),
-            user=user,
-            port=port,
-            persist=persist,
-            ssh_options=tuple(ssh_options),
-            control_path_template=self.settings.control_path,
-            control_path=control_path,
-            config_file=self.settings.ssh_config,
-            default_persist=self.settings.default_persist,
-            ssh=self.settings.ssh,
-        )
-        if user is not None:
-            target = dataclasses.replace(target, name=f"{target.user}@{target.name}")
-        return target
+    # ---- targets ---------------------------------------------------------------
 
     async def resolve_async(self, cluster: str, **kwargs: Any) -> Target:
         return await asyncio.to_thread(self.resolve, cluster, **kwargs)

@@ -76,6 +76,7 @@ def ensure(
         return known  # the common case: no HTTP, no ssh, ~0.2 ms
     path = _local_path(cluster, user, control_path)
     if path is not None and mux.alive(path) is not None:
+        _known_paths[key] = path  # next time: one mux check, no ssh -G
         return path
 
     backend: Backend = choose_backend()
