@@ -13,9 +13,10 @@ environment, a file or a log.
 
 from __future__ import annotations
 
+# The C module, not socket.py: that pulls in enum (its IntEnums), milliseconds at every
+# question for names this helper does not need. signal is imported only to cancel.
+import _socket
 import os
-import signal
-import socket
 import sys
 
 SOCKET_ENV = "HY2FA_ASKPASS_SOCKET"
@@ -42,7 +43,9 @@ def _end_the_ssh() -> None:
         return
     if parent <= 1 or not name.startswith("ssh"):
         return
-    try:  # noqa: SIM105 - contextlib is one import more, for every question
+    try:
+        import signal
+
         os.kill(parent, signal.SIGTERM)
     except OSError:
         pass
@@ -92,7 +95,7 @@ def ask_server(path: str, question: str, tty: int = -1) -> int:
     at) or in a terminal a person uses. No JSON: json pulls in re, and this runs for every
     question.
     """
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     sock.settimeout(CONNECT_TIMEOUT)
     try:
         sock.connect(path)
