@@ -99,7 +99,7 @@ def type_code(page: Page, cluster: str, value: str) -> None:
     page.wait_for_function(
         "s => [...document.querySelectorAll(s)].every(el => el.value === '')",
         arg=f"{row(cluster)} input",
-        timeout=5_000,
+        timeout=15_000,  # a bound for a loaded machine, not a timing
     )
 
 
