@@ -69,9 +69,19 @@ class Hy2faMagics(Magics):
         backend = choose_backend()
         if args.control_path is not None:
             validate.control_path_template(args.control_path)
-        view = backend.connect(args.cluster, args.user, args.persist, args.control_path)
-        widget = ConnectWidget(backend, view)
+        # The widget is on the page before the login starts: Lab skips its dialog for a prompt
+        # a widget shows, and a fast server may ask before a widget shown afterwards renders.
+        name = args.cluster if args.user is None else f"{args.user}@{args.cluster}"
+        widget = ConnectWidget(backend, {"name": name, "state": "starting"}, follow=False)
         display(widget.box)  # type: ignore[no-untyped-call]
+        try:
+            view = backend.connect(args.cluster, args.user, args.persist, args.control_path)
+        except BaseException:
+            widget.close()
+            widget.box.close()
+            ConnectWidget.instances.remove(widget)
+            raise
+        widget.follow(view)
 
     def _status(self, args: argparse.Namespace) -> None:
         views = choose_backend().connections()

@@ -46,7 +46,7 @@ class ConnectWidget:
 
     instances: ClassVar[list[ConnectWidget]] = []
 
-    def __init__(self, backend: Backend, view: View) -> None:
+    def __init__(self, backend: Backend, view: View, *, follow: bool = True) -> None:
         self.backend = backend
         self.name = str(view["name"])
         self._lock = threading.Lock()
@@ -81,6 +81,13 @@ class ConnectWidget:
         ConnectWidget.instances.append(self)
         self._thread = threading.Thread(target=self._follow, name=f"hy2fa-{self.name}")
         self._thread.daemon = True
+        if follow:
+            self._thread.start()
+
+    def follow(self, view: View) -> None:
+        """Show ``view`` and keep following the session (for a widget shown before its
+        login started, so that Lab sees it on the page before the first prompt)."""
+        self.render(view)
         self._thread.start()
 
     # ---- answers -----------------------------------------------------------------------
