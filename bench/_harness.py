@@ -346,3 +346,47 @@ def bare_login(argv: Sequence[str], marks: list[float] | None = None) -> None:
         child.close()
         if child.exitstatus != 0:
             raise BenchError(f"ssh login failed (status {child.exitstatus}): {output!r}")
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # SIGTERM runs the same clean-up as Ctrl-C
+
+
+def run_module(
+    name: str,
+    doc: str | None,
+    argv: Sequence[str] | None,
+    figure: Callable[[int], list[dict[str, Any]]],
+    rounds: tuple[int, int, int],
+    details: Callable[[list[dict[str, Any]]], str],
+) -> int:
+    """The ``main()`` of a bench module: ``--rounds N`` (``rounds`` is min, max, default),
+    ``--json``, clean-up on SIGTERM, the table and the module's details."""
+    import argparse
+    import json
+
+    low, high, default = rounds
+
+    def count(text: str) -> int:
+        value = int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"rounds must be between {low} and {high}")
+        return value
+
+    parser = argparse.ArgumentParser(prog=f"python -m bench.{name}", description=doc)
+    parser.add_argument("--rounds", type=count, default=default, metavar="N")
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        rows = figure(args.rounds)
+    except BenchError as exc:
+        print(f"bench.{name}: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(render_table(rows))
+    print()
+    print(details(rows))
+    return 0

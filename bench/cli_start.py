@@ -20,11 +20,9 @@ Run with ``python -m bench.cli_start [--rounds N] [--json]``; ``figures(rounds)`
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -42,9 +40,9 @@ from ._harness import (
     describe,
     finish,
     make_tmp,
-    render_table,
     rotations,
     row,
+    run_module,
     stop_masters,
     timed_ms,
     write_ssh_config,
@@ -252,35 +250,15 @@ def render_details(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _rounds(text: str) -> int:
-    value = int(text)
-    if not MIN_ROUNDS <= value <= MAX_ROUNDS:
-        raise argparse.ArgumentTypeError(f"rounds must be between {MIN_ROUNDS} and {MAX_ROUNDS}")
-    return value
-
-
-def _exit_on_signal(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.cli_start", description=__doc__)
-    parser.add_argument("--rounds", type=_rounds, default=DEFAULT_ROUNDS, metavar="N")
-    parser.add_argument("--json", action="store_true", help="print the row as JSON")
-    args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _exit_on_signal)
-    try:
-        rows = _figure(args.rounds)
-    except BenchError as exc:
-        print(f"bench.cli_start: {exc}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        print(render_table(rows))
-        print()
-        print(render_details(rows))
-    return 0
+    return run_module(
+        "cli_start",
+        __doc__,
+        argv,
+        _figure,
+        (MIN_ROUNDS, MAX_ROUNDS, DEFAULT_ROUNDS),
+        render_details,
+    )
 
 
 if __name__ == "__main__":

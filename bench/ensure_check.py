@@ -20,13 +20,10 @@ Interleaved round by round (the order rotates): (a) ``mux.alive(path_sigma)``,
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import io
-import json
 import os
-import signal
 import sys
 import time
 import types
@@ -50,9 +47,9 @@ from ._harness import (
     describe,
     finish,
     make_tmp,
-    render_table,
     rotations,
     row,
+    run_module,
     stop_masters,
     write_ssh_config,
 )
@@ -201,40 +198,20 @@ def _figure(rounds: int) -> list[dict[str, Any]]:
     return rows
 
 
-def _rounds(text: str) -> int:
-    value = int(text)
-    if not MIN_ROUNDS <= value <= MAX_ROUNDS:
-        raise argparse.ArgumentTypeError(f"rounds must be between {MIN_ROUNDS} and {MAX_ROUNDS}")
-    return value
-
-
-def _exit_on_signal(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
+def render_stats(rows: list[dict[str, Any]]) -> str:
+    return "\n".join(
+        f"{label:<42} n {s['n']:>6}  median {s['median']:8.1f} us  "
+        f"p10 {s['p10']:8.1f}  p90 {s['p90']:8.1f}"
+        for result in rows
+        for label, s in result["stats_us"].items()
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.ensure_check", description=__doc__)
-    parser.add_argument("--rounds", type=_rounds, default=DEFAULT_ROUNDS, metavar="N")
-    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
-    args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _exit_on_signal)
-    try:
-        rows = _figure(args.rounds)
-    except BenchError as exc:
-        print(f"bench.ensure_check: {exc}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    print(render_table(rows))
-    print()
-    for result in rows:
-        for label, s in result["stats_us"].items():
-            print(
-                f"{label:<42} n {s['n']:>6}  median {s['median']:8.1f} us  "
-                f"p10 {s['p10']:8.1f}  p90 {s['p90']:8.1f}"
-            )
-    return 0
+    return run_module(
+        "ensure_check", __doc__, argv, _figure, (MIN_ROUNDS, MAX_ROUNDS, DEFAULT_ROUNDS),
+        render_stats,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

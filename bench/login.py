@@ -27,7 +27,6 @@ by their samples ("modes matched"). Goals: (b) at most 20 ms over the floor, (c)
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import http.client
@@ -61,9 +60,9 @@ from ._harness import (
     describe,
     finish,
     make_tmp,
-    render_table,
     rotations,
     row,
+    run_module,
     stop_master,
     stop_masters,
     write_ssh_config,
@@ -603,35 +602,10 @@ def render_phases(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _rounds(text: str) -> int:
-    value = int(text)
-    if not MIN_ROUNDS <= value <= MAX_ROUNDS:
-        raise argparse.ArgumentTypeError(f"rounds must be between {MIN_ROUNDS} and {MAX_ROUNDS}")
-    return value
-
-
-def _exit_on_signal(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.login", description=__doc__)
-    parser.add_argument("--rounds", type=_rounds, default=DEFAULT_ROUNDS, metavar="N")
-    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
-    args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _exit_on_signal)  # clean up on SIGTERM too
-    try:
-        rows = _figure(args.rounds)
-    except BenchError as exc:
-        print(f"bench.login: {exc}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        print(render_table(rows))
-        print()
-        print(render_phases(rows))
-    return 0
+    return run_module(
+        "login", __doc__, argv, _figure, (MIN_ROUNDS, MAX_ROUNDS, DEFAULT_ROUNDS), render_phases
+    )
 
 
 if __name__ == "__main__":
