@@ -118,7 +118,7 @@ import jupyter_core.paths
 mark("import jupyter_core.paths")
 import traitlets.config
 mark("import traitlets.config")
-import hy2fa_lab.core.profiles, hy2fa_lab.core.mux, hy2fa_lab.settings
+import hy2fa_lab.core.profiles, hy2fa_lab.core.mux, hy2fa_lab.config
 mark("import profiles, sshconfig, controlpath, mux (dataclasses, socket, subprocess, ...)")
 out = io.StringIO()
 status = cli.main(sys.argv[1:], out=out)

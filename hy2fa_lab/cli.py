@@ -20,10 +20,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any, TextIO
 
-    from .core import mux
     from .core.manager import Manager
     from .core.session import MasterSession
-    from .core.targets import Targets
+    from .core.targets import ClusterRow, Targets
     from .core.types import PromptKind, State, Target
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -161,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
     """The Jupyter config's settings (as the server has them), then the flags on top."""
-    from .settings import jupyter_settings
+    from .config import jupyter_settings
 
     values = jupyter_settings()
     for key in ("control_path", "ssh_config", "prompt_timeout"):
@@ -184,26 +183,32 @@ def _targets(args: argparse.Namespace) -> Targets:
     return Targets(Settings(**_settings(args)))
 
 
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    """The target options every subcommand that names a target takes (as ``ssh -O`` does)."""
+    return {
+        "user": args.user,
+        "port": args.port,
+        "persist": getattr(args, "persist", None),
+        "ssh_options": args.ssh_options,
+    }
+
+
 def _target(manager: Targets, args: argparse.Namespace) -> Target:
-    return manager.resolve(
-        args.target,
-        user=args.user,
-        port=args.port,
-        persist=getattr(args, "persist", None),
-        ssh_options=args.ssh_options,
-    )
+    return manager.resolve(args.target, **_options(args))
 
 
-def _state_line(name: str, found: mux.Status, path: str) -> str:
+def _state_line(row: ClusterRow) -> str:
     from .core import mux
 
-    if found.liveness is mux.Liveness.ALIVE:
-        return f"{name}: connected (master pid {found.pid}) {path}"
-    if found.liveness is mux.Liveness.UNRESPONSIVE:
-        return f"{name}: unresponsive ({found.message}) {path}"
-    if found.liveness is mux.Liveness.UNTRUSTED:
-        return f"{name}: not used ({found.message})"
-    stale = " (stale socket)" if found.liveness is mux.Liveness.STALE else ""
+    assert row.target is not None
+    name, path = row.target.name, row.target.control_path
+    if row.liveness is mux.Liveness.ALIVE:
+        return f"{name}: connected (master pid {row.master_pid}) {path}"
+    if row.liveness is mux.Liveness.UNRESPONSIVE:
+        return f"{name}: unresponsive ({row.message}) {path}"
+    if row.liveness is mux.Liveness.UNTRUSTED:
+        return f"{name}: not used ({row.message})"
+    stale = " (stale socket)" if row.liveness is mux.Liveness.STALE else ""
     return f"{name}: not connected{stale} {path}"
 
 
@@ -368,89 +373,45 @@ def _status(args: argparse.Namespace, out: TextIO) -> int:
 
     manager = _targets(args)
     if args.target is not None:  # "" is a (refused) target, not "every cluster"
-        target = _target(manager, args)
-        rows = [(target, mux.status(target.control_path))]
+        rows = [manager.survey_target(_target(manager, args))]
     else:
-        rows = []
-        for name in manager.profiles():
-            try:
-                target = manager.resolve(name)
-            except Hy2faError:
-                continue
-            found = mux.status(target.control_path)
-            if found.liveness is not mux.Liveness.ABSENT:
-                rows.append((target, found))
+        rows = [
+            row
+            for row in manager.survey()
+            if row.target is not None and row.liveness is not mux.Liveness.ABSENT
+        ]
     if args.json:
         import json
 
-        json.dump([_row_json(target, found) for target, found in rows], out, indent=2)
+        json.dump([row.to_json() for row in rows], out, indent=2)
         out.write("\n")
     elif not rows:
         print("no live masters", file=out)
-    for target, found in rows if not args.json else []:
-        print(_state_line(target.name, found, target.control_path), file=out)
-    alive = [found for _, found in rows if found.liveness is mux.Liveness.ALIVE]
+    for row in rows if not args.json else []:
+        print(_state_line(row), file=out)
+    alive = [row for row in rows if row.liveness is mux.Liveness.ALIVE]
     if args.target is not None:
         return EXIT_OK if alive else EXIT_FAILED
     return EXIT_OK
 
 
-def _socket_state(found: mux.Status) -> State:
-    """:func:`hy2fa_lab.core.manager.socket_state`, without importing the manager."""
-    from .core import mux
-    from .core.types import State
-
-    if found.liveness is mux.Liveness.ALIVE:
-        return State.CONNECTED
-    if found.liveness is mux.Liveness.UNRESPONSIVE:
-        return State.UNRESPONSIVE
-    return State.IDLE
-
-
-def _row_json(target: Target, found: mux.Status) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "name": target.name,
-        "host": target.hostname,
-        "user": target.user,
-        "port": target.port,
-        "control_path": target.control_path,
-        "state": _socket_state(found).value,
-        "master_pid": found.pid,
-    }
-    if found.message:
-        row["message"] = found.message
-    return row
-
-
 def _list(args: argparse.Namespace, out: TextIO) -> int:
-    from .core import mux
-
-    manager = _targets(args)
-    rows = []
-    for name, profile in manager.profiles().items():
-        try:
-            target = manager.resolve(name)
-        except Hy2faError as exc:
-            rows.append({"name": name, "error": exc.message})
-            continue
-        row = _row_json(target, mux.status(target.control_path))
-        row["label"] = profile.label
-        row["source"] = profile.source
-        rows.append(row)
+    rows = _targets(args).survey()
     if args.json:
         import json
 
-        json.dump(rows, out, indent=2)
+        json.dump([row.to_json() for row in rows], out, indent=2)
         out.write("\n")
         return EXIT_OK
-    width = max((len(str(row["name"])) for row in rows), default=4)
+    width = max((len(row.name) for row in rows), default=4)
     for row in rows:
-        if "error" in row:
-            print(f"{row['name']:<{width}}  error: {row['error']}", file=out)
+        if row.target is None:
+            message = row.error.message if row.error else "not resolved"
+            print(f"{row.name:<{width}}  error: {message}", file=out)
             continue
-        where = f"{row['user']}@{row['host']}:{row['port']}"
-        note = f"  ({row['message']})" if row.get("message") else ""
-        print(f"{row['name']:<{width}}  {row['state']:<12}  {where}{note}", file=out)
+        where = f"{row.target.user}@{row.target.hostname}:{row.target.port}"
+        note = f"  ({row.message})" if row.message else ""
+        print(f"{row.name:<{width}}  {row.state.value:<12}  {where}{note}", file=out)
     return EXIT_OK
 
 
@@ -460,17 +421,15 @@ def _path(args: argparse.Namespace, out: TextIO) -> int:
 
 
 async def _disconnect(args: argparse.Namespace, out: TextIO) -> int:
-    import asyncio
 
     from .core.types import State
 
     manager = _manager(args)
-    target = await asyncio.to_thread(_target, manager, args)
-    session = await manager.disconnect_session(manager.session_for(target))
+    session = await manager.disconnect(args.target, **_options(args))
     if session.state is not State.DISCONNECTED:
-        print(f"{target.name}: not connected", file=out)
+        print(f"{session.name}: not connected", file=out)
         return EXIT_FAILED  # as `hy2fa status` does for a target with no master
-    print(f"{target.name}: disconnected", file=out)
+    print(f"{session.name}: disconnected", file=out)
     return EXIT_OK
 
 
@@ -561,7 +520,15 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         if args.command == "config-ssh":
             return _config_ssh(args, out)
         if args.command == "demo":
-            from .demo.app import run
+            try:
+                from .demo.app import run
+            except ImportError as missing:
+                print(
+                    f"hy2fa demo needs the demo extra ({missing.name} is missing): "
+                    "pip install 'hy2fa_lab[demo]'",
+                    file=sys.stderr,
+                )
+                return EXIT_FAILED
 
             return run(port=args.port, open_browser=not args.no_browser, out=out)
     except InvalidInput as exc:

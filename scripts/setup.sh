@@ -38,7 +38,7 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-extras=""
-[ "$want_tests" = "test" ] && extras="[test]"
+extras="[demo]"
+[ "$want_tests" = "test" ] && extras="[test]"  # test includes demo
 echo "==> installing hy2fa_lab${extras} into .venv (builds the JupyterLab frontend)"
 .venv/bin/python -m pip install -q -e ".${extras}"

@@ -59,13 +59,17 @@ def test_demo_runs_connects_and_leaves_nothing_behind(short_tmp: Path) -> None:
 
         clusters = {c["name"]: c for c in api(url, token, "GET", "clusters")["clusters"]}
         assert clusters["demo"]["label"] == "Demo cluster (this machine)"
-        assert re.fullmatch(r"\d{6}", clusters["demo"]["demo_code"])
+        # The product knows nothing of demo codes: no secret file setting, no code in a row.
+        assert "secret" not in json.dumps(api(url, token, "GET", "settings"))
+        assert not re.search(r"\b\d{6}\b", json.dumps(clusters["demo"]))
 
         api(url, token, "POST", "connections", {"cluster": "demo"})
         view = wait_state(url, token, "demo", "prompting")
         assert "One-time password (OATH)" in view["prompt"]["text"]
-        fresh = api(url, token, "GET", "clusters")["clusters"]
-        code = next(c["demo_code"] for c in fresh if c["name"] == "demo")
+        # The demo cluster says its code itself, as part of what ssh shows.
+        said = re.search(r"the code now is (\d{6})", view["prompt"]["text"])
+        assert said is not None, view["prompt"]
+        code = said.group(1)
         api(url, token, "POST", "connections/demo/answer", {"response": code})
         view = wait_state(url, token, "demo", "connected")
         path = view["control_path"]
@@ -108,3 +112,29 @@ def test_demo_runs_connects_and_leaves_nothing_behind(short_tmp: Path) -> None:
     assert state in ("gone", "Z")
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=2)
+
+
+_WITHOUT_DEMO_EXTRA = "import sys; sys.modules['asyncssh'] = None; sys.modules['pyotp'] = None; "
+
+
+def test_the_product_runs_without_the_demo_extra() -> None:
+    """asyncssh and pyotp are the demo's: the server, kernel side and CLI import without them."""
+    imports = "import hy2fa_lab.server.app, hy2fa_lab.kernel.magic, hy2fa_lab.cli, hy2fa_lab"
+    run = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_DEMO_EXTRA + imports],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+
+
+def test_demo_without_its_extra_says_how_to_get_it() -> None:
+    code = _WITHOUT_DEMO_EXTRA + "from hy2fa_lab.cli import main; sys.exit(main(['demo']))"
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert run.returncode == 1
+    assert "pip install 'hy2fa_lab[demo]'" in run.stderr
+    assert "Traceback" not in run.stderr

@@ -29,6 +29,7 @@ from typing import Any
 from .errors import Hy2faError, InvalidInput, NoPrompt
 from .procfs import cmdline, parent_pid
 from .prompts import classify, clean
+from .settings import DEFAULTS
 from .types import Prompt, PromptKind
 from .validate import shown
 
@@ -134,8 +135,8 @@ class AskBridge:
         self,
         path: str,
         *,
-        timeout: float = 120.0,
-        limit: int = 8,
+        timeout: float,
+        limit: int = DEFAULTS.askpass_limit,
         origin: Origin | None = None,
     ) -> None:
         self.path = path

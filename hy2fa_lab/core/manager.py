@@ -14,22 +14,15 @@ from typing import Any
 from . import mux, validate
 from .errors import Hy2faError, UnknownCluster
 from .session import MasterSession
+from .settings import Settings
 from .sshconfig import split_ssh_argv, ssh_g_args
-from .targets import Settings, Targets
+from .targets import ClusterRow, Targets, socket_state
 from .types import State, Target
 
-__all__ = ["Manager", "Settings", "Targets", "socket_state"]
+__all__ = ["ClusterRow", "Manager", "Settings", "Targets", "socket_state"]
 
 Listener = Callable[[MasterSession], None]
-
-
-def socket_state(found: mux.Status) -> State:
-    """The state a socket alone shows, when no session of ours knows it."""
-    if found.liveness is mux.Liveness.ALIVE:
-        return State.CONNECTED
-    if found.liveness is mux.Liveness.UNRESPONSIVE:
-        return State.UNRESPONSIVE
-    return State.IDLE
+_LISTENING = (mux.Liveness.ALIVE, mux.Liveness.UNRESPONSIVE)
 
 
 class Manager(Targets):
@@ -84,8 +77,16 @@ class Manager(Targets):
         """The session on ``target``'s control path, if one was started or found."""
         return self._sessions.get(target.control_path)
 
-    async def connect(self, cluster: str, **kwargs: Any) -> MasterSession:
-        """Start a login, or join the one under way, or return the live master."""
+    async def connect(
+        self, cluster: str, *, profiles_only: bool = False, **kwargs: Any
+    ) -> MasterSession:
+        """Start a login, or join the one under way, or return the live master.
+
+        ``profiles_only`` refuses a plain host name (the REST API connects only clusters
+        it lists; the CLI and ``ensure()`` take any host, as ssh does).
+        """
+        if profiles_only:
+            await asyncio.to_thread(self.profile, cluster, reload=True)
         target = await self.resolve_async(cluster, **kwargs)
         lock = self._locks.setdefault(target.control_path, asyncio.Lock())
         async with lock:
@@ -98,6 +99,30 @@ class Manager(Targets):
                     return session  # a master that does not answer is not replaced blindly
             session.start()
             return session
+
+    async def clusters(
+        self, names: Sequence[str] | None = None, *, user: str | None = None
+    ) -> list[ClusterRow]:
+        """Every cluster (or ``names``, as ``user``) as its socket shows it, or the session on
+        it: a login under way, or as another user (``user@cluster``), shows in its row."""
+        rows = await asyncio.to_thread(self.survey, names, reload=True, user=user)
+        for row in rows:
+            if row.target is None:
+                continue
+            session = self.known(row.target) or next(
+                (
+                    s
+                    for s in self.sessions()
+                    if s.target.profile == row.name and (s.pending or s.state is State.CONNECTED)
+                ),
+                None,
+            )
+            if session is not None and session.state is not State.IDLE:
+                row.target = session.target
+                row.state = session.state
+                row.master_pid = session.master_pid
+                row.message = ""
+        return rows
 
     def get(self, name: str) -> MasterSession:
         for session in self._sessions.values():
@@ -113,12 +138,18 @@ class Manager(Targets):
         await session.answer(response, prompt_id)
         return session
 
-    async def disconnect(self, name: str) -> MasterSession:
-        """Cancel a login under way, or stop a live master, found by name or target."""
-        try:
-            session = self.get(name)
-        except UnknownCluster:
-            session = self.session_for(await self.resolve_async(name))
+    async def disconnect(
+        self, name: str, *, profiles_only: bool = False, **options: Any
+    ) -> MasterSession:
+        """Cancel a login under way, or stop a live master: the connection called ``name``,
+        else the master on the socket of cluster (or, unless ``profiles_only``, host)
+        ``name`` with ``options`` (as :meth:`resolve` takes them), which this process may
+        never have seen (a restart, another tool, the CLI)."""
+        session = next((s for s in self.sessions() if s.name == name), None)
+        if session is None or any(value for value in options.values()):
+            if profiles_only:
+                await asyncio.to_thread(self.profile, name, reload=True)
+            session = self.session_for(await self.resolve_async(name, **options))
         return await self.disconnect_session(session)
 
     async def disconnect_session(self, session: MasterSession) -> MasterSession:
@@ -176,35 +207,27 @@ class Manager(Targets):
         left alone. Nothing here raises: the server must start whatever is on disk.
         """
 
-        async def look(name: str) -> MasterSession | None:
-            try:
-                target = await self.resolve_async(name)
-            except Hy2faError:
-                return None
-            found = await asyncio.to_thread(mux.status, target.control_path)
-            if found.liveness not in (mux.Liveness.ALIVE, mux.Liveness.UNRESPONSIVE):
-                return None
-            session = self.session_for(target)
-            await self.check(session)
-            return session
-
         async def look_again(target: Target) -> MasterSession | None:
             found = await asyncio.to_thread(mux.status, target.control_path)
-            if found.liveness not in (mux.Liveness.ALIVE, mux.Liveness.UNRESPONSIVE):
+            if found.liveness not in _LISTENING:
                 return None
             session = self.known(target) or self.session_for(target)
             await self.check(session)
             return session
 
         try:
-            names = list(self.profiles())
+            rows = await asyncio.to_thread(self.survey)
         except Hy2faError:
-            return []
+            rows = []
+        sessions = []
+        for row in rows:
+            if row.target is not None and row.liveness in _LISTENING:
+                session = self.session_for(row.target)
+                self._apply(session, mux.Status(row.liveness, row.master_pid, row.message))
+                sessions.append(session)
         remembered = await asyncio.to_thread(self._remembered)
-        found = await asyncio.gather(
-            *(look(name) for name in names), *(look_again(target) for target in remembered)
-        )
-        sessions = [session for session in found if session is not None]
+        found = await asyncio.gather(*(look_again(target) for target in remembered))
+        sessions += [session for session in found if session is not None]
         live = {session.target.control_path for session in sessions}
         await asyncio.to_thread(
             self._remember, [t for t in remembered if t.control_path in live], replace=True

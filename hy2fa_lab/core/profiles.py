@@ -13,6 +13,7 @@ from typing import Any
 
 from . import controlpath, validate
 from .errors import InvalidInput
+from .settings import DEFAULTS
 from .sshconfig import config_hosts, ssh_g
 from .types import Target
 
@@ -173,8 +174,8 @@ def resolve(
     control_path_template: str | None = None,
     control_path: str | None = None,
     config_file: str | None = None,
-    default_persist: str = "1h",
-    ssh: str = "ssh",
+    default_persist: str = DEFAULTS.default_persist,
+    ssh: str = DEFAULTS.ssh,
 ) -> Target:
     """A profile name or a plain host, resolved through ``ssh -G`` (blocking: runs ssh).
 

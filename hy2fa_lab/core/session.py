@@ -35,6 +35,7 @@ from .prompts import (
     is_same_question,
     pending_line,
 )
+from .settings import DEFAULTS
 from .types import SETTLED_STATES, Prompt, PromptKind, Reason, State, Target
 
 ChangeCallback = Callable[["MasterSession"], None]
@@ -131,10 +132,10 @@ class MasterSession:
         self,
         target: Target,
         *,
-        ssh: str = "ssh",
+        ssh: str = DEFAULTS.ssh,
         config_file: str | None = None,
-        prompt_timeout: float = 120.0,
-        connect_timeout: float = 60.0,
+        prompt_timeout: float = DEFAULTS.prompt_timeout,
+        connect_timeout: float = DEFAULTS.connect_timeout,
         on_change: ChangeCallback | None = None,
     ) -> None:
         self.target = target

@@ -27,7 +27,7 @@ def ssh_g(
     port: int | None = None,
     options: Sequence[tuple[str, str]] = (),
     config_file: str | None = None,
-    ssh: str = "ssh",
+    ssh: str = "ssh",  # the program, as on a command line; Settings.ssh says which one
 ) -> dict[str, str]:
     """The effective client settings for ``destination``: lower-case keys, first value each."""
     args = []

@@ -6,39 +6,78 @@ here, so a command that only asks a socket does not pay for the engine.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from . import validate
+from . import mux, validate
+from .errors import Hy2faError, UnknownCluster
 from .profiles import ClusterProfile, load_profiles, resolve
-from .types import Target
+from .settings import Settings
+from .types import State, Target
+
+__all__ = ["ClusterRow", "Settings", "Targets", "socket_state"]
+
+
+def socket_state(found: mux.Status) -> State:
+    """The state a socket alone shows, when no session of ours knows it."""
+    if found.liveness is mux.Liveness.ALIVE:
+        return State.CONNECTED
+    if found.liveness is mux.Liveness.UNRESPONSIVE:
+        return State.UNRESPONSIVE
+    return State.IDLE
 
 
 @dataclasses.dataclass
-class Settings:
-    """What the server's traitlets, the CLI flags or ``ensure()`` configure."""
+class ClusterRow:
+    """One cluster as ``GET hy2fa/clusters`` and ``hy2fa list`` show it: the profile, where
+    it resolves to, and what its socket (or the session on it) says."""
 
-    clusters: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
-    control_path: str | None = None
-    default_persist: str = "1h"
-    prompt_timeout: float = 120.0
-    connect_timeout: float = 60.0
-    include_ssh_config_hosts: bool = True
-    ssh_config: str | None = None
-    ssh: str = "ssh"
-    # Where masters made by other ssh processes (the askpass bridge) are remembered, so that a
-    # restarted server lists them again: paths and hosts only, never anything secret.
-    masters_file: str | None = None
+    profile: ClusterProfile
+    target: Target | None = None
+    error: Hy2faError | None = None
+    state: State = State.IDLE
+    master_pid: int | None = None
+    message: str = ""
+    liveness: mux.Liveness = mux.Liveness.ABSENT  # what the socket itself said
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
+
+    def observe(self, found: mux.Status) -> None:
+        """Take what the socket said."""
+        self.state = socket_state(found)
+        self.master_pid = found.pid
+        self.message = found.message
+        self.liveness = found.liveness
+
+    def to_json(self) -> dict[str, Any]:
+        row = self.profile.to_json()
+        if self.target is None:
+            error = self.error or Hy2faError("not resolved")
+            row.update(state="error", error={"message": error.message, "reason": error.reason})
+            return row
+        target = self.target
+        row.update(
+            hostname=target.hostname,
+            user=target.user,
+            port=target.port,
+            control_path=target.control_path,
+            persist=target.persist,
+            state=self.state.value,
+            master_pid=self.master_pid,
+            connection=target.name,
+        )
+        if self.message:
+            row["message"] = self.message
+        return row
 
 
 class Targets:
     """Profiles and their resolution (``ssh -G``) under one :class:`Settings`."""
 
     def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or Settings()
-        validate.persist(self.settings.default_persist)
-        if self.settings.control_path:
-            validate.control_path_template(self.settings.control_path)
+        self.settings = settings or Settings()  # checked when it was made
         self._profiles: dict[str, ClusterProfile] | None = None
 
     def profiles(self, *, reload: bool = False) -> dict[str, ClusterProfile]:
@@ -80,3 +119,41 @@ class Targets:
         if user is not None:
             target = dataclasses.replace(target, name=f"{target.user}@{target.name}")
         return target
+
+    def profile(self, name: str, *, reload: bool = False) -> ClusterProfile:
+        """The profile called ``name``; :class:`UnknownCluster` (404) if there is none."""
+        found = self.profiles(reload=reload).get(name)
+        if found is None:
+            raise UnknownCluster(f"No cluster named {validate.shown(name)}")
+        return found
+
+    def survey(
+        self, names: Iterable[str] | None = None, *, reload: bool = False, user: str | None = None
+    ) -> list[ClusterRow]:
+        """Every cluster (or those ``names``) resolved, with its socket checked (blocking).
+
+        A cluster that does not resolve keeps its error in the row; all sockets are checked
+        together in one :func:`mux.statuses` call.
+        """
+        profiles = self.profiles(reload=reload)
+        wanted = list(profiles) if names is None else [self.profile(n).name for n in names]
+        rows = []
+        for name in wanted:
+            try:
+                rows.append(ClusterRow(profiles[name], target=self.resolve(name, user=user)))
+            except Hy2faError as error:
+                rows.append(ClusterRow(profiles[name], error=error))
+        found = mux.statuses([row.target.control_path for row in rows if row.target])
+        for row in rows:
+            if row.target is not None:
+                row.observe(found[row.target.control_path])
+        return rows
+
+    def survey_target(self, target: Target) -> ClusterRow:
+        """The row of one resolved target, a cluster or any host, its socket checked."""
+        profile = self.profiles().get(target.profile) or ClusterProfile(
+            name=target.profile, host=target.destination, source="host"
+        )
+        row = ClusterRow(profile, target=target)
+        row.observe(mux.status(target.control_path))
+        return row

@@ -78,7 +78,7 @@ class Target:
     user: str
     port: int
     control_path: str
-    persist: str = "1h"
+    persist: str
     ssh_options: tuple[tuple[str, str], ...] = field(default_factory=tuple)
     explicit_user: str | None = None
     explicit_port: int | None = None

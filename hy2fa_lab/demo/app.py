@@ -29,7 +29,7 @@ import pyotp
 from ..core import mux
 from .sshserver import PromptScript, PromptStep, ServerThread, totp_check
 
-SAGA_LIKE_PROMPT = "One-time password (OATH) for `{user}': "
+SAGA_LIKE_PROMPT = "One-time password (OATH) for `{{user}}' (demo: the code now is {code}): "
 _STEP = 30
 
 
@@ -68,8 +68,14 @@ class Demo:
         key.write_private_key(key_path)
         key_path.chmod(0o600)
         public = key.export_public_key("openssh").decode().strip()
+        # The demo says its own code in its question (a real cluster never does): the product
+        # shows what a cluster asks, word for word, so it needs to know nothing of demos.
+        step = PromptStep(
+            lambda: SAGA_LIKE_PROMPT.format(code=self.code()),
+            expected=totp_check(self.secret, valid_window=1),
+        )
         script = PromptScript(
-            [PromptStep(SAGA_LIKE_PROMPT, expected=totp_check(self.secret, valid_window=1))],
+            [step],
             username=self.user,
             client_key=public,
         )
@@ -86,9 +92,6 @@ class Demo:
             "    StrictHostKeyChecking yes\n"
             "    PreferredAuthentications publickey,keyboard-interactive\n"
         )
-        secret_file = self.dir / "demo-secret"
-        secret_file.write_text(self.secret)
-        secret_file.chmod(0o600)
         config_dir = self.dir / "jupyter-config"
         config_dir.mkdir()
         (config_dir / "jupyter_server_config.json").write_text(
@@ -97,12 +100,11 @@ class Demo:
                     "Hy2faLab": {
                         "ssh_config": str(self.dir / "ssh_config"),
                         "control_path": f"{self.dir}/cm-%C",
-                        "demo_secret_file": str(secret_file),
                         "clusters": {
                             "demo": {
                                 "host": "demo",
                                 "label": "Demo cluster (this machine)",
-                                "asks": "A one-time code: it is shown in the terminal and here",
+                                "asks": "A one-time code: the demo shows it in the terminal and the prompt",
                                 "persist": "1h",
                             }
                         },

@@ -89,17 +89,19 @@ _KILL_GRACE = 2.0
 class PromptStep:
     """One keyboard-interactive challenge.
 
-    ``text`` is the prompt as the server sends it (``{user}`` becomes the login name), ``echo``
-    whether the client shows what is typed, ``expected`` the right answer or a check function.
+    ``text`` is the prompt as the server sends it (``{user}`` becomes the login name), or a
+    function that makes it at each challenge; ``echo`` whether the client shows what is typed,
+    ``expected`` the right answer or a check function.
     """
 
-    text: str
+    text: str | Callable[[], str]
     echo: bool = False
     expected: Expected = field(kw_only=True, repr=False)
 
     def render(self, username: str) -> str:
         """The prompt text for ``username``."""
-        return self.text.replace(USER_TOKEN, username)
+        text = self.text() if callable(self.text) else self.text
+        return text.replace(USER_TOKEN, username)
 
     async def accepts(self, answer: str) -> bool:
         """Whether ``answer`` is right for this step."""

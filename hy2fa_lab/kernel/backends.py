@@ -17,10 +17,10 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from ..core import validate
+from ..config import settings_from_jupyter_config
 from ..core.errors import Hy2faError, InvalidInput, NoPrompt, UnknownCluster
 from ..core.manager import Manager
-from ..settings import settings_from_jupyter_config
+from ..core.settings import Settings
 
 View = dict[str, Any]
 T = TypeVar("T")
@@ -169,11 +169,18 @@ class ServerBackend:
         return list(self.request("GET", "connections")["connections"])
 
     def control_path(self, cluster: str, user: str | None) -> str:
-        for row in self.request("GET", "clusters")["clusters"]:
-            wanted = user is None or row.get("user") == user
-            if row["name"] == cluster and row.get("control_path") and wanted:
-                return str(row["control_path"])
-        raise UnknownCluster(f"The server knows no cluster named {validate.shown(cluster)}")
+        path = "clusters/" + urllib.parse.quote(cluster, safe="")
+        if user is not None:
+            path += "?" + urllib.parse.urlencode({"user": user})
+        row = self.request("GET", path)
+        if not row.get("control_path"):
+            error = row.get("error") or {}
+            raise Hy2faError(error.get("message") or "No socket path", reason=error.get("reason"))
+        return str(row["control_path"])
+
+    def settings(self) -> Settings:
+        """The server's own settings (command-line flags included)."""
+        return Settings(**self.request("GET", "settings"))
 
 
 class LocalBackend:
@@ -187,7 +194,7 @@ class LocalBackend:
     _instance_lock = threading.Lock()
 
     def __init__(self, manager: Manager | None = None) -> None:
-        self.manager = manager or Manager(settings_from_jupyter_config())
+        self.manager = manager or Manager(kernel_settings())
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="hy2fa-engine")
         self.thread.daemon = True
@@ -249,6 +256,18 @@ class LocalBackend:
 
     def control_path(self, cluster: str, user: str | None, control_path: str | None = None) -> str:
         return self.manager.resolve(cluster, user=user, control_path=control_path).control_path
+
+
+def kernel_settings() -> Settings:
+    """The settings of this kernel's server when it answers, else the Jupyter config's: the
+    kernel computes the socket paths the server would."""
+    info = find_server()
+    if info is not None:
+        try:
+            return ServerBackend(info).settings()
+        except (Hy2faError, TypeError):  # unreachable, or a server of another version
+            pass
+    return settings_from_jupyter_config()
 
 
 def choose_backend() -> Backend:

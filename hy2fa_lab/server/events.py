@@ -11,31 +11,19 @@ from ..core.asks import Ask
 from ..core.session import MasterSession
 
 SCHEMA_ID = "https://events.hy2fa-lab.org/hy2fa_lab/connection/v1"
-SCHEMA_PATH = Path(__file__).parent / "event_schemas" / "connection" / "v1.yaml"
+SCHEMA_PATH = Path(__file__).parent / "event_schemas" / "connection" / "v2.yaml"
 ASK_SCHEMA_ID = "https://events.hy2fa-lab.org/hy2fa_lab/ask/v1"
-ASK_SCHEMA_PATH = Path(__file__).parent / "event_schemas" / "ask" / "v1.yaml"
+ASK_SCHEMA_PATH = Path(__file__).parent / "event_schemas" / "ask" / "v2.yaml"
 
 
 def event_data(session: MasterSession) -> dict[str, Any]:
-    """What an event says about a session: state and prompt, never an answer."""
-    view = session.to_json()
-    prompt = view["prompt"] or {}
-    return {
-        "name": view["name"],
-        "cluster": view["cluster"],
-        "state": view["state"],
-        "prompt_id": session.prompt_id,
-        "prompt_kind": prompt.get("kind"),
-        "prompt_text": prompt.get("text"),
-        "prompt_options": list(prompt.get("options", [])),
-        "prompt_secret": bool(prompt.get("secret", False)),
-        "reason": view["reason"],
-        "message": view["message"],
-        "control_path": view["control_path"],
-        "master_pid": view["master_pid"],
-        "updated": view["updated"],
-        "version": view["version"],
-    }
+    """The connection exactly as REST shows it: one shape for both, never an answer."""
+    return session.to_json()
+
+
+def ask_data(ask: Ask, action: str) -> dict[str, Any]:
+    """The ask exactly as ``GET hy2fa/asks`` lists it, and what happened to it."""
+    return {"action": action, **ask.to_json()}
 
 
 class EventEmitter:
@@ -52,16 +40,7 @@ class EventEmitter:
             self.log.exception("hy2fa_lab: could not emit a connection event")
 
     def ask_changed(self, ask: Ask, action: str) -> None:
-        data = {
-            "id": ask.id,
-            "action": action,
-            "prompt_kind": ask.prompt.kind.value,
-            "prompt_text": ask.prompt.text,
-            "host": ask.host,
-            "kernel_id": ask.origin.get("kernel_id"),
-            "notebook": ask.origin.get("notebook"),
-        }
         try:
-            self.event_logger.emit(schema_id=ASK_SCHEMA_ID, data=data)
+            self.event_logger.emit(schema_id=ASK_SCHEMA_ID, data=ask_data(ask, action))
         except Exception:  # an event must never break a question
             self.log.exception("hy2fa_lab: could not emit an ask event")
