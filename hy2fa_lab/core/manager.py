@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -28,8 +29,12 @@ _LISTENING = (mux.Liveness.ALIVE, mux.Liveness.UNRESPONSIVE)
 class Manager(Targets):
     """Starts, joins, lists and stops master sessions."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, *, log: logging.Logger | None = None
+    ) -> None:
         super().__init__(settings)
+        # The server passes its extension's logger (a child of the Jupyter server's).
+        self.log = log or logging.getLogger("hy2fa_lab")
         self._sessions: dict[str, MasterSession] = {}  # by control path
         self._locks: dict[str, asyncio.Lock] = {}
         self._listeners: list[Listener] = []
@@ -69,6 +74,7 @@ class Manager(Targets):
                 prompt_timeout=self.settings.prompt_timeout,
                 connect_timeout=self.settings.connect_timeout,
                 on_change=self._notify,
+                log=self.log,
             )
             self._sessions[target.control_path] = session
         return session

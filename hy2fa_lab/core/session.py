@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
+import logging
 import os
 import re
 import shutil
@@ -137,8 +138,10 @@ class MasterSession:
         prompt_timeout: float = DEFAULTS.prompt_timeout,
         connect_timeout: float = DEFAULTS.connect_timeout,
         on_change: ChangeCallback | None = None,
+        log: logging.Logger | None = None,
     ) -> None:
         self.target = target
+        self.log = log or logging.getLogger("hy2fa_lab")
         self.ssh = ssh
         self.config_file = config_file
         self.prompt_timeout = prompt_timeout
@@ -335,6 +338,7 @@ class MasterSession:
             await self._stop_orphan_master()
             self._fail(Reason.CANCELLED, "Cancelled")
         except Exception as exc:  # a bug or an OS error must not leave a child behind
+            self.log.exception("hy2fa_lab: %s: the login broke off unexpectedly", self.name)
             await self._dispose(kill=True)
             self._fail(Reason.ERROR, f"{type(exc).__name__}: {exc}")
 

@@ -104,7 +104,7 @@ class Demo:
                             "demo": {
                                 "host": "demo",
                                 "label": "Demo cluster (this machine)",
-                                "asks": "A one-time code: the demo shows it in the terminal and the prompt",
+                                "asks": "A one-time code, shown in the terminal and the prompt",
                                 "persist": "1h",
                             }
                         },

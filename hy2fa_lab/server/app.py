@@ -19,6 +19,7 @@ from ..core.settings import DEFAULTS, Settings, config_fields
 from ..core.settings import check as check_setting
 from .bridge import BridgeInstall, socket_path
 from .events import ASK_SCHEMA_PATH, SCHEMA_PATH, EventEmitter
+from .log import ChangeLog, extension_logger
 from .origin import origin_of
 from .routes import HANDLERS
 
@@ -70,15 +71,21 @@ class Hy2faLab(ExtensionApp):
         return self.serverapp
 
     def initialize_settings(self) -> None:
+        self.log = extension_logger(self.server.log)
         values = self.engine_settings()
-        self.manager = Manager(values)
+        self.manager = Manager(values, log=self.log)
         event_logger = self.server.event_logger
         assert event_logger is not None
         self.events = EventEmitter(event_logger, self.log)
+        changes = ChangeLog(self.log)
         event_logger.register_event_schema(SCHEMA_PATH)
-        self._unsubscribe = self.manager.subscribe(self.events.connection_changed)
+        self._unsubscribe = [
+            self.manager.subscribe(self.events.connection_changed),
+            self.manager.subscribe(changes.connection_changed),
+        ]
         self._refresher: asyncio.Task[None] | None = None
         self.settings["hy2fa_manager"] = self.manager
+        self.settings["hy2fa_log"] = self.log
         self.bridge: BridgeInstall | None = None
         self.settings["hy2fa_asks"] = None
         if values.askpass:
@@ -90,6 +97,7 @@ class Hy2faLab(ExtensionApp):
             )
             event_logger.register_event_schema(ASK_SCHEMA_PATH)
             asks.subscribe(self.events.ask_changed)
+            asks.subscribe(changes.ask_changed)
             install = BridgeInstall(
                 asks, self.manager, self.log, replace_own=values.askpass_replace_own
             )
@@ -120,7 +128,8 @@ class Hy2faLab(ExtensionApp):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresher
         await self.manager.shutdown()
-        self._unsubscribe()
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
         if self.bridge is not None:
             await self.bridge.stop()
 

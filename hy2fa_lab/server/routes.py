@@ -6,6 +6,7 @@ Bodies are read once and never logged; an answer goes straight to the session an
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import tornado.web
@@ -82,6 +83,11 @@ class Hy2faHandler(APIHandler):
         return manager
 
     @property
+    def extension_log(self) -> logging.Logger:
+        log: logging.Logger = self.settings["hy2fa_log"]
+        return log
+
+    @property
     def asks(self) -> AskBridge | None:
         bridge: AskBridge | None = self.settings.get("hy2fa_asks")
         return bridge
@@ -109,7 +115,7 @@ class Hy2faHandler(APIHandler):
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, Hy2faError):  # an expected outcome, not a server fault
-            self.log.debug(
+            self.extension_log.debug(
                 "hy2fa_lab: %s %s -> %s (%s)",
                 self.request.method,
                 self.request.path,
