@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import mux, validate
+from . import mux, openssh, validate
 from .errors import Hy2faError, UnknownCluster
 from .session import MasterSession
 from .settings import Settings
@@ -93,6 +93,7 @@ class Manager(Targets):
         """
         if profiles_only:
             await asyncio.to_thread(self.profile, cluster, reload=True)
+        await asyncio.to_thread(openssh.check_masters, self.settings.ssh)
         target = await self.resolve_async(cluster, **kwargs)
         lock = self._locks.setdefault(target.control_path, asyncio.Lock())
         async with lock:

@@ -88,6 +88,7 @@ class Hy2faLab(ExtensionApp):
         self.settings["hy2fa_log"] = self.log
         self.bridge: BridgeInstall | None = None
         self.settings["hy2fa_asks"] = None
+        self.settings["hy2fa_asks_off"] = "c.Hy2faLab.askpass is False"
         if values.askpass:
             asks = AskBridge(
                 socket_path(self.server.runtime_dir),
@@ -104,6 +105,7 @@ class Hy2faLab(ExtensionApp):
             if install.install():
                 self.bridge = install
                 self.settings["hy2fa_asks"] = asks
+            self.settings["hy2fa_asks_off"] = install.off_reason
         self.log.info("hy2fa_lab %s: 2FA ControlMaster sockets", __version__)
 
     def initialize_handlers(self) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from tornado.ioloop import IOLoop
 
 from ..askpass import SOCKET_ENV
+from ..core import openssh
 from ..core.asks import Ask, AskBridge, process_exit
 from ..core.manager import Manager
 
@@ -57,6 +58,7 @@ class BridgeInstall:
         self.manager = manager
         self.log = log
         self.replace_own = replace_own
+        self.off_reason: str | None = None  # why install() left the bridge off, for Lab
         self._saved: dict[str, str | None] = {}
         self._watching: dict[int, asyncio.Task[None]] = {}
         bridge.subscribe(self._heard)
@@ -97,20 +99,23 @@ class BridgeInstall:
         the bridge is on."""
         program = helper_program()
         if program is None:
-            self.log.warning("hy2fa_lab: hy2fa-askpass is not installed: the bridge is off")
-            return False
+            return self._off(logging.WARNING, "hy2fa-askpass is not installed")
+        client = openssh.client(self.manager.settings.ssh)
+        problem = client.askpass_problem() if client is not None else None
+        if problem is not None:
+            return self._off(logging.WARNING, problem)
         own = os.environ.get("SSH_ASKPASS")
         if own and own != program and not self.replace_own:
-            self.log.info(
-                "hy2fa_lab: SSH_ASKPASS is already set (%s): kernels keep it; set "
+            return self._off(
+                logging.INFO,
+                f"SSH_ASKPASS is already set ({own}): kernels keep it; set "
                 "c.Hy2faLab.askpass_replace_own = True to ask in JupyterLab instead",
-                own,
             )
-            return False
         try:
             self.bridge.listen()
-        except OSError:
+        except OSError as error:
             self.log.exception("hy2fa_lab: the askpass bridge could not listen")
+            self.off_reason = f"The askpass bridge could not listen: {error}"
             return False
         IOLoop.current().add_callback(self._serve)
         values = {
@@ -123,6 +128,11 @@ class BridgeInstall:
             os.environ[key] = value
         self.log.info("hy2fa_lab: ssh run by kernels asks in JupyterLab (%s)", self.bridge.path)
         return True
+
+    def _off(self, level: int, reason: str) -> bool:
+        self.off_reason = reason
+        self.log.log(level, "hy2fa_lab: the askpass bridge is off: %s", reason)
+        return False
 
     async def _serve(self) -> None:
         try:

@@ -18,6 +18,7 @@ from ..core import validate
 from ..core.asks import AnswerTooLong, AskBridge, UnknownAsk
 from ..core.errors import Hy2faError, InvalidInput, NoPrompt, UnknownCluster
 from ..core.manager import Manager
+from ..core.openssh import Unsupported
 
 AUTH_RESOURCE = "hy2fa"
 
@@ -38,6 +39,8 @@ def status_for(error: Hy2faError) -> int:
         return 409
     if isinstance(error, InvalidInput):
         return 422
+    if isinstance(error, Unsupported):
+        return 501
     return 502
 
 
@@ -246,7 +249,8 @@ class AsksHandler(Hy2faHandler):
     @authorized
     async def get(self) -> None:
         asks = [ask.to_json() for ask in self.asks.asks()] if self.asks is not None else []
-        self.reply({"asks": asks, "enabled": self.asks is not None})
+        off = self.settings.get("hy2fa_asks_off")  # why the bridge is off, in words
+        self.reply({"asks": asks, "enabled": self.asks is not None, "message": off})
 
 
 class _AskHandler(Hy2faHandler):
