@@ -73,6 +73,28 @@ _WRONG = {
 }
 
 
+_VERIFYING_LINES = 20
+
+
+def _said_before(output: str, prompt: Prompt) -> list[str]:
+    """The lines ssh printed before ``prompt``'s own text (e.g. Duo's "Login timed out.")."""
+    text = clean(output)
+    if text.endswith(prompt.text):
+        text = text[: -len(prompt.text)]
+    return [line for line in text.split("\n") if line.strip()]
+
+
+def _chosen_option(prompt: Prompt, response: str) -> str | None:
+    """The menu text of the Duo option ``response`` picks ("Duo Push to XXX-XXX-1234"); None
+    for a passcode, which is never kept."""
+    if prompt.kind is not PromptKind.DUO or not response.strip().isdigit():
+        return None
+    number = int(response.strip())
+    if 1 <= number <= len(prompt.options) and len(response.strip()) <= 2:
+        return prompt.options[number - 1]
+    return None
+
+
 def _hostkey_changed_message(host: str, lines: list[str]) -> str:
     """ssh's warning, kept to what a person needs: what changed, the new key, where the old is."""
     keep = [
@@ -159,6 +181,9 @@ class MasterSession:
         self._child: pexpect.spawn | None = None
         self._task: asyncio.Task[None] | None = None
         self._pending = ""  # what ssh said since the last answer: where a prompt is looked for
+        self._answered_at: float | None = None  # when the last answer went to ssh
+        self._choice: str | None = None  # the Duo option the answer chose (its menu text)
+        self._prompt_expires: float | None = None  # wall clock: prompt_timeout runs out
         self._changed = asyncio.Event()
         self._cancelled = False
         self._refused_hostkey = False
@@ -181,7 +206,15 @@ class MasterSession:
     def to_json(self) -> dict[str, Any]:
         prompt = None
         if self.prompt is not None and self.state is State.PROMPTING:
-            prompt = {**self.prompt.to_json(), "id": self.prompt_id}
+            expires = _iso(self._prompt_expires)
+            prompt = {**self.prompt.to_json(), "id": self.prompt_id, "expires": expires}
+        verifying = None
+        if self.state is State.VERIFYING:
+            verifying = {
+                "since": _iso(self._answered_at),
+                "choice": self._choice,
+                "lines": self.lines_since_answer(),
+            }
         return {
             "name": self.name,
             "cluster": self.target.profile,
@@ -190,6 +223,7 @@ class MasterSession:
             "port": self.target.port,
             "state": self.state.value,
             "prompt": prompt,
+            "verifying": verifying,
             "reason": self.reason.value if self.reason else None,
             "message": self.message,
             "control_path": self.target.control_path,
@@ -199,6 +233,14 @@ class MasterSession:
             "updated": _iso(self.updated),
             "version": self.version,
         }
+
+    def lines_since_answer(self) -> list[str]:
+        """What ssh printed since the last answer, line by line as it said it (a Duo push
+        notice, a Verified Push code to type on the phone): never an answer, which ssh does
+        not echo."""
+        return [line for line in clean(self._pending).split("\n")[:-1] if line.strip()][
+            -_VERIFYING_LINES:
+        ]
 
     def argv(self) -> list[str]:
         """The ssh command line: a list, never a shell string, and never a secret."""
@@ -260,6 +302,8 @@ class MasterSession:
         # on first, so a second answer to the same prompt is refused, and what ssh says from
         # now on is where the next question is looked for.
         self._pending = ""
+        self._answered_at = time.time()
+        self._choice = _chosen_option(self.prompt, response)
         self._set(State.VERIFYING)
         try:
             await asyncio.to_thread(child.sendline, response)
@@ -422,6 +466,8 @@ class MasterSession:
                         continue
                     # ssh said more after the prompt (e.g. a Duo push notice): re-read it.
                     self._set(State.VERIFYING)
+                elif self.state is State.VERIFYING and "\n" in clean(child.after):
+                    self._set(State.VERIFYING)  # a new line to show while the person waits
                 prompt = classify(self._pending)
                 if prompt is None or not is_complete(prompt, self._pending):
                     continue
@@ -464,12 +510,16 @@ class MasterSession:
                 prompt = _with_fingerprint(prompt, asked)
             if any(is_same_question(prompt, earlier) for earlier in asked):
                 self.message = _WRONG.get(asked[-1].kind, "Not accepted — try again")
+                if self._choice is not None:  # a push, not a code: say what the server said
+                    said = _said_before(self._pending, prompt)
+                    self.message = f"{said[-1]} — try again" if said else "Not approved — try again"
                 asked = []
             elif asked:
                 self.message = ""
             asked.append(prompt)
             self.prompt_id += 1
             prompt_since = peer_checked = now
+            self._prompt_expires = time.time() + self.prompt_timeout
             self._set(State.PROMPTING, prompt)
 
     async def _finish(self, output: str) -> None:

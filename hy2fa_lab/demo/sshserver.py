@@ -97,6 +97,7 @@ class PromptStep:
     text: str | Callable[[], str]
     echo: bool = False
     expected: Expected = field(kw_only=True, repr=False)
+    push: Push | None = field(default=None, kw_only=True)  # an option that pushes (Duo)
 
     def render(self, username: str) -> str:
         """The prompt text for ``username``."""
@@ -160,21 +161,39 @@ def sigma2(otp_check: Expected, password: Expected) -> PromptScript:
     )
 
 
+DUO_PUSHED = "Pushed a login request to your device..."
+DUO_APPROVED = "Success. Logging you in..."
+DUO_TIMED_OUT = "Login timed out."
+
+
+@dataclass(frozen=True)
+class Push:
+    """What a Duo-like server does after the person picks a push option: it prints ``lines``
+    (keyboard-interactive info, no prompt), waits ``delay`` seconds as the phone would, then
+    lets the login through, or prints ``refusal`` and refuses it."""
+
+    option: str = "1"
+    lines: Sequence[str] = (DUO_PUSHED,)
+    delay: float = 0.5
+    approve: bool = True
+    approved: Sequence[str] = (DUO_APPROVED,)
+    refusal: Sequence[str] = (DUO_TIMED_OUT,)
+
+
 def duo(
-    passcode: Expected, *, device: str = "XXX-XXX-1234", push_delay: float = 0.5
+    passcode: Expected,
+    *,
+    device: str = "XXX-XXX-1234",
+    push_delay: float = 0.5,
+    push: Push | None = None,
 ) -> PromptScript:
     """Alliance clusters with Duo: one echo-on prompt holding the whole menu.
 
-    The passcode is accepted; so is option ``1`` (Duo Push), after ``push_delay`` seconds as if
-    the person approved the push on the phone.
+    The passcode is accepted; so is option ``1`` (Duo Push): the server says it pushed, waits
+    ``push_delay`` seconds as if the person approved on the phone, and lets the login through
+    (``push`` changes what it says, how long it waits, and whether it approves).
     """
-
-    async def check(answer: str) -> bool:
-        if answer.strip() == "1":
-            await asyncio.sleep(push_delay)
-            return True
-        return await _answer_is(passcode, answer.strip())
-
+    push = push or Push(delay=push_delay)
     text = (
         "Duo two-factor login for {user}\n"
         "\n"
@@ -184,7 +203,8 @@ def duo(
         "\n"
         "Passcode or option (1-1): "
     )
-    return PromptScript(steps=[PromptStep(text, echo=True, expected=check)])
+    step = PromptStep(text, echo=True, expected=passcode, push=push)
+    return PromptScript(steps=[step])
 
 
 def nersc(password: str, otp_check: Expected) -> PromptScript:
@@ -226,6 +246,8 @@ class _ScriptedServer(asyncssh.SSHServer):
         self._conn: asyncssh.SSHServerConnection | None = None
         self._step = 0
         self._key_proven = False  # the client signed with script.client_key for this login name
+        self._pushing: Push | None = None  # a push is out: the next (empty) reply waits for it
+        self._outcome: bool | None = None  # a last notice was sent: the next reply ends it
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
@@ -286,7 +308,7 @@ class _ScriptedServer(asyncssh.SSHServer):
     def kbdint_auth_supported(self) -> bool:
         return True
 
-    async def _challenge(self, username: str) -> KbdIntChallenge:
+    async def _challenge(self, username: str) -> tuple[str, str, str, list[tuple[str, bool]]]:
         script = self._owner.script
         if script.delay:
             await asyncio.sleep(script.delay)
@@ -305,19 +327,43 @@ class _ScriptedServer(asyncssh.SSHServer):
         self, username: str, responses: KbdIntResponse
     ) -> KbdIntChallenge:
         script = self._owner.script
+        if self._outcome is not None:  # the reply to a last notice (no prompts): the end
+            outcome, self._outcome = self._outcome, None
+            return outcome
+        if self._pushing is not None:  # the reply to a push notice (no prompts): the "phone"
+            push, self._pushing = self._pushing, None
+            await asyncio.sleep(push.delay)
+            if not push.approve:
+                self._outcome = False
+                return "", "\n".join(push.refusal), "", []
+            return await self._next(username, notice="\n".join(push.approved))
         if len(responses) != 1 or self._step >= len(script.steps):
             return False
+        step = script.steps[self._step]
+        if step.push is not None and responses[0].strip() == step.push.option:
+            self._pushing = step.push
+            return "", "\n".join(step.push.lines), "", []
         try:
-            accepted = await script.steps[self._step].accepts(responses[0])
+            accepted = await step.accepts(responses[0])
         except Exception:  # a broken check is a refusal, not a dropped connection
             _log.exception("prompt check failed")
             accepted = False
         if not accepted:
             return False  # fails this attempt; the client may start a new one
+        return await self._next(username)
+
+    async def _next(self, username: str, notice: str = "") -> KbdIntChallenge:
+        """The next step's challenge, or the end of the script (after ``notice``, if any)."""
+        script = self._owner.script
         self._step += 1
         if self._step < len(script.steps):
-            return await self._challenge(username)
-        return script.username is None or username == script.username
+            name, _, lang, prompts = await self._challenge(username)
+            return name, notice, lang, prompts
+        done = script.username is None or username == script.username
+        if notice:  # said before the login goes through, as Duo's "Success. Logging you in..."
+            self._outcome = done
+            return "", notice, "", []
+        return done
 
 
 async def _feed_stdin(

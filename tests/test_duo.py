@@ -1,0 +1,109 @@
+"""Duo push (hy2fa_lab/core/session.py): after a push option is chosen the connection says so,
+since when, and every line ssh prints meanwhile, verbatim and as it arrives; a push that
+times out says Duo's own words. Real OpenSSH client against the asyncssh Duo server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from procs import next_prompt, ssh_processes
+
+from hy2fa_lab.core.manager import Manager, Settings
+from hy2fa_lab.core.session import MasterSession
+from hy2fa_lab.core.types import PromptKind, State
+from hy2fa_lab.demo import sshserver
+from hy2fa_lab.demo.sshserver import DUO_APPROVED, DUO_PUSHED, DUO_TIMED_OUT, Push
+
+ALIAS = "narval-like"
+VERIFIED = "Enter this code in Duo Mobile: 318604"
+
+
+def duo_manager(directory: Path, port: int) -> Manager:
+    """A client config as a person has it: OpenSSH's default LogLevel (INFO), under which it
+    prints the server's keyboard-interactive notices (ERROR would hide Duo's lines)."""
+    config = directory / "ssh_config"
+    config.write_text(
+        f"Host {ALIAS}\n  HostName 127.0.0.1\n  Port {port}\n  User tester\n"
+        f"  UserKnownHostsFile {directory}/known_hosts\n  StrictHostKeyChecking no\n"
+        "  PreferredAuthentications keyboard-interactive\n"
+    )
+    return Manager(Settings(ssh_config=str(config), control_path=f"{directory}/%C"))
+
+
+def record(manager: Manager) -> list[dict[str, Any]]:
+    views: list[dict[str, Any]] = []
+    manager.subscribe(lambda session: views.append(session.to_json()))
+    return views
+
+
+async def until(session: MasterSession, check: Callable[[], bool], timeout: float = 20) -> None:
+    async def wait() -> None:
+        while not check():
+            await session.changed()
+
+    await asyncio.wait_for(wait(), timeout)
+
+
+async def test_a_push_says_what_it_waits_for_and_each_line_as_it_comes(
+    prompt_server: Callable[..., Any], short_tmp: Path
+) -> None:
+    push = Push(lines=(DUO_PUSHED, VERIFIED), delay=2.0)
+    srv = prompt_server(sshserver.duo("424242", push=push))
+    manager = duo_manager(short_tmp, srv.port)
+    views = record(manager)
+    session = await manager.connect(ALIAS)
+    prompt = await next_prompt(session, 0)
+    assert prompt.kind is PromptKind.DUO and prompt.options == ("Duo Push to XXX-XXX-1234",)
+    await session.answer("1")
+    waiting = session.to_json()["verifying"]
+    assert waiting["choice"] == "Duo Push to XXX-XXX-1234" and waiting["since"]
+    # Both lines show while the "phone" still has the request: before the login goes on.
+    await until(session, lambda: VERIFIED in session.lines_since_answer())
+    assert session.state is State.VERIFYING
+    assert session.lines_since_answer()[-2:] == [DUO_PUSHED, VERIFIED]
+    assert await session.wait(20) is State.CONNECTED, session.message
+    shown = [v["verifying"]["lines"] for v in views if v["state"] == "verifying"]
+    # Each arrival was its own change: the push notice while the phone had it, then Duo's
+    # "Success" once approved.
+    assert [DUO_PUSHED, VERIFIED] in shown
+    assert [DUO_PUSHED, VERIFIED, DUO_APPROVED] in shown
+    assert all(v["verifying"] is None for v in views if v["state"] != "verifying")
+    await manager.disconnect(session.name)
+
+
+async def test_a_push_that_times_out_says_so_in_duo_words(
+    prompt_server: Callable[..., Any], short_tmp: Path
+) -> None:
+    push = Push(delay=0.5, approve=False)
+    srv = prompt_server(sshserver.duo("424242", push=push))
+    manager = duo_manager(short_tmp, srv.port)
+    session = await manager.connect(ALIAS)
+    await next_prompt(session, 0)
+    await session.answer("1")
+    again = await next_prompt(session, 1)  # OpenSSH asks the menu again
+    assert again.kind is PromptKind.DUO
+    assert session.message == f"{DUO_TIMED_OUT} — try again"
+    await session.answer("424242")  # the passcode is never kept as a "choice"
+    assert session.to_json()["verifying"]["choice"] is None
+    assert await session.wait(20) is State.CONNECTED, session.message
+    await manager.disconnect(session.name)
+    assert ssh_processes(session.target.control_path) == {}
+
+
+async def test_a_prompt_says_when_it_stops_waiting(
+    prompt_server: Callable[..., Any], short_tmp: Path
+) -> None:
+    srv = prompt_server(sshserver.duo("424242"))
+    manager = duo_manager(short_tmp, srv.port)
+    session = await manager.connect(ALIAS)
+    await next_prompt(session, 0)
+    view = session.to_json()
+    from datetime import datetime
+
+    expires = datetime.fromisoformat(view["prompt"]["expires"])
+    updated = datetime.fromisoformat(view["updated"])
+    assert abs((expires - updated).total_seconds() - manager.settings.prompt_timeout) < 2
+    await manager.disconnect(session.name)
