@@ -60,6 +60,15 @@ def is_prompt_line(line: str) -> bool:
     return bool(_PREFIX.match(line))
 
 
+def asked_for(text: str) -> str | None:
+    """``user@host`` of OpenSSH's ``(user@host)`` prefix (on the line where the question, or a
+    Duo menu, starts): through
+    a bastion (ProxyJump) the jump host and the target each ask, and this says which."""
+    found = [_PREFIX.match(line) for line in text.split("\n")]
+    matches = [match for match in found if match]
+    return matches[-1].group(0).strip()[1:-1] if matches else None
+
+
 def strip_prefix(text: str) -> str:
     return _PREFIX.sub("", text, count=1) if _PREFIX.match(text) else text
 

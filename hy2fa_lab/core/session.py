@@ -29,6 +29,7 @@ from . import controlpath, mux
 from .environment import ssh_environment
 from .errors import InvalidInput, NoPrompt
 from .prompts import (
+    asked_for,
     classify,
     clean,
     is_complete,
@@ -207,7 +208,12 @@ class MasterSession:
         prompt = None
         if self.prompt is not None and self.state is State.PROMPTING:
             expires = _iso(self._prompt_expires)
-            prompt = {**self.prompt.to_json(), "id": self.prompt_id, "expires": expires}
+            prompt = {
+                **self.prompt.to_json(),
+                "id": self.prompt_id,
+                "expires": expires,
+                "host": asked_for(self.prompt.text),
+            }
         verifying = None
         if self.state is State.VERIFYING:
             verifying = {

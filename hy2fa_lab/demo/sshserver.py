@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import hmac
 import inspect
+import ipaddress
 import logging
 import os
 import shutil
@@ -120,7 +121,8 @@ class PromptScript:
 
     ``banner`` is sent before the first prompt (OpenSSH shows it on stderr), ``delay`` is waited
     before each challenge (a slow server), and ``username``, when set, is the only login name
-    that can succeed (others are still asked every prompt and then refused).
+    that can succeed (others are still asked every prompt and then refused). A ``bastion``
+    forwards ``ssh -W`` / ProxyJump connections, to loopback addresses only.
     """
 
     steps: Sequence[PromptStep]
@@ -128,6 +130,7 @@ class PromptScript:
     delay: float = 0.0
     username: str | None = None
     client_key: str | None = None  # "ssh-ed25519 AAAA…": must sign before the prompts
+    bastion: bool = False
 
     def __post_init__(self) -> None:
         if not self.steps:
@@ -285,6 +288,17 @@ class _ScriptedServer(asyncssh.SSHServer):
         if banner and self._conn is not None:
             self._conn.send_auth_banner(banner if banner.endswith("\n") else banner + "\n")
         return True  # authentication is always required
+
+    def connection_requested(
+        self, dest_host: str, dest_port: int, orig_host: str, orig_port: int
+    ) -> bool:
+        """A jump (``ssh -W``, ProxyJump) through a bastion: only to 127.0.0.0/8, never out."""
+        if not self._owner.script.bastion:
+            return False
+        try:
+            return ipaddress.ip_address(dest_host).is_loopback
+        except ValueError:
+            return False
 
     def password_auth_supported(self) -> bool:
         return False
