@@ -64,6 +64,20 @@ def client_config(short_tmp: Path) -> Path:
 
 
 @pytest.fixture
+def jp_server_config(client_config: Path, short_tmp: Path) -> dict[str, Any]:
+    """pytest-jupyter's server config: the extension on, with ``client_config`` as its ssh
+    config and its sockets in ``short_tmp``.
+
+    A test file that needs more settings overrides this fixture with one of the same name that
+    asks for it and adds to ``config["Hy2faLab"]`` (or ``config["ServerApp"]``).
+    """
+    return {
+        "ServerApp": {"jpserver_extensions": {"hy2fa_lab": True}},
+        "Hy2faLab": {"ssh_config": str(client_config), "control_path": f"{short_tmp}/%C"},
+    }
+
+
+@pytest.fixture
 def prompt_server() -> Iterator[Callable[..., ServerThread]]:
     """Factory: ``prompt_server(script, **start_server_options)`` -> a running ServerThread.
 

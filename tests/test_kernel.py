@@ -30,15 +30,10 @@ Fetch = Callable[..., Any]
 
 
 @pytest.fixture
-def jp_server_config(client_config: Path, short_tmp: Path) -> dict[str, Any]:
-    return {
-        "ServerApp": {"jpserver_extensions": {"hy2fa_lab": True}},
-        "Hy2faLab": {
-            "ssh_config": str(client_config),
-            "control_path": f"{short_tmp}/%C",
-            "prompt_timeout": 60,
-        },
-    }
+def jp_server_config(jp_server_config: dict[str, Any]) -> dict[str, Any]:
+    """conftest.py's, with a prompt that waits a minute."""
+    jp_server_config["Hy2faLab"]["prompt_timeout"] = 60
+    return jp_server_config
 
 
 @pytest_asyncio.fixture
@@ -78,6 +73,11 @@ async def test_ensure_waits_for_the_answer_given_in_lab(
     await kernel.finish(execution, 60)
     assert execution.error is None, execution.error
     assert "JupyterLab dialog" in execution.stdout
+    # One line while it waits, one when done, then the cell's own output: nothing repeated.
+    lines = execution.stdout.strip().split("\n")
+    assert len(lines) == 3, lines
+    assert "is asking for a one-time code" in lines[0]
+    assert lines[1] == "hy2fa: fixture connected"
     path = re.search(r"PATH=(.+)", execution.stdout)
     assert path is not None
     assert path.group(1) == view["control_path"]

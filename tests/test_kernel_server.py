@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pyotp
 import pytest
+from helpers import SECRET, code
 from listeners import SilentListener
 from test_server_api import add_prompt_host, answer, wait_for
 
@@ -18,15 +18,7 @@ from hy2fa_lab.core import mux
 from hy2fa_lab.demo import sshserver
 from hy2fa_lab.kernel.backends import ServerBackend, ServerInfo, ServerUnavailable, find_server
 
-SECRET = pyotp.random_base32()
-
-
-@pytest.fixture
-def jp_server_config(client_config: Path, short_tmp: Path) -> dict[str, Any]:
-    return {
-        "ServerApp": {"jpserver_extensions": {"hy2fa_lab": True}},
-        "Hy2faLab": {"ssh_config": str(client_config), "control_path": f"{short_tmp}/%C"},
-    }
+# jp_server_config: conftest.py's, as it is.
 
 
 @pytest.fixture
@@ -77,21 +69,42 @@ async def test_ensure_times_out_with_a_clear_error(
     await jp_fetch("hy2fa", "connections", "slowhand", method="DELETE")
 
 
+def _count_gets(serverapp: Any, name: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every finished GET of connection ``name`` (the server's request log, as it writes it)."""
+    seen: list[str] = []
+    settings = serverapp.web_app.settings
+    original = settings["log_function"]
+
+    def log(handler: Any) -> None:
+        request = handler.request
+        if request.method == "GET" and request.path.endswith(f"/hy2fa/connections/{name}"):
+            seen.append(request.uri)
+        original(handler)
+
+    monkeypatch.setitem(settings, "log_function", log)
+    return seen
+
+
 async def test_ensure_returns_the_path_once_answered(
     server_env: ServerInfo,
+    jp_serverapp: Any,
+    monkeypatch: pytest.MonkeyPatch,
     jp_fetch: Any,
     prompt_server: Any,
     client_config: Path,
 ) -> None:
     server = prompt_server(sshserver.totp(SECRET))
     add_prompt_host(client_config, "quick", server.port)
-    waiting = asyncio.ensure_future(
-        asyncio.to_thread(ensure, "quick", timeout=30, out=io.StringIO())
-    )
+    out = io.StringIO()
+    waiting = asyncio.ensure_future(asyncio.to_thread(ensure, "quick", timeout=30, out=out))
     view = await wait_for(jp_fetch, "quick", {"prompting"})
-    await answer(jp_fetch, "quick", pyotp.TOTP(SECRET).now(), view["prompt"]["id"])
+    gets = _count_gets(jp_serverapp, "quick", monkeypatch)
+    await asyncio.sleep(2)  # a waiting ensure() holds one request open; it does not poll
+    assert len(gets) <= 1, gets  # polling every 0.25 s would show about eight
+    await answer(jp_fetch, "quick", code(), view["prompt"]["id"])
     path = await asyncio.wait_for(waiting, 30)
     assert path == view["control_path"]
+    assert out.getvalue().endswith("hy2fa: quick connected\n")
     assert mux.alive(path) is not None
     await jp_fetch("hy2fa", "connections", "quick", method="DELETE")
 
@@ -139,7 +152,7 @@ async def test_ensure_makes_the_socket_where_the_tool_looks(
     )
     view = await wait_for(jp_fetch, "hsptool", {"prompting"})
     assert view["control_path"] == wanted
-    await answer(jp_fetch, "hsptool", pyotp.TOTP(SECRET).now(), view["prompt"]["id"])
+    await answer(jp_fetch, "hsptool", code(), view["prompt"]["id"])
     assert await asyncio.wait_for(waiting, 30) == wanted
     assert mux.alive(wanted) is not None
     # Asked again: the socket answers at once, nothing is started.

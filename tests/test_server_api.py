@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pyotp
 import pytest
+from helpers import SECRET, code, otp_ok, wrong_code
 from listeners import SilentListener
 from procs import cmdlines, process_alive, ssh_processes
 from tornado.httpclient import HTTPClientError, HTTPResponse
@@ -30,34 +30,18 @@ try:  # tests/ may or may not be a package
 except ImportError:
     from sshd_fixture import RealSshd, free_port  # type: ignore[no-redef]
 
-SECRET = pyotp.random_base32()
 PASSWORD = "correct horse battery staple"
 Fetch = Callable[..., Any]
 
 
-def code() -> str:
-    return pyotp.TOTP(SECRET).now()
-
-
-def otp_ok(answer: str) -> bool:
-    return pyotp.TOTP(SECRET).verify(answer, valid_window=1)
-
-
-def wrong_code() -> str:
-    return f"{(int(code()) + 500000) % 1000000:06d}"
-
-
 @pytest.fixture
-def jp_server_config(client_config: Path, short_tmp: Path) -> dict[str, Any]:
-    return {
-        "ServerApp": {"jpserver_extensions": {"hy2fa_lab": True}},
-        "Hy2faLab": {
-            "ssh_config": str(client_config),
-            "control_path": f"{short_tmp}/%C",
-            "prompt_timeout": 20,
-            "clusters": {"configured": {"host": "127.0.0.1", "port": 1, "persist": "10m"}},
-        },
-    }
+def jp_server_config(jp_server_config: dict[str, Any]) -> dict[str, Any]:
+    """conftest.py's, with a configured cluster and a bounded prompt."""
+    jp_server_config["Hy2faLab"].update(
+        prompt_timeout=20,
+        clusters={"configured": {"host": "127.0.0.1", "port": 1, "persist": "10m"}},
+    )
+    return jp_server_config
 
 
 def add_prompt_host(config: Path, alias: str, port: int, user: str = "tester") -> None:
@@ -453,7 +437,10 @@ async def test_state_changes_are_events_without_secrets(
     assert states[0] == "starting" and "prompting" in states
     assert states[-2:] == ["connected", "disconnected"]
     prompting = next(e for e in ours if e["state"] == "prompting")
-    assert prompting["prompt_kind"] == "otp" and prompting["prompt_text"]
+    assert prompting["prompt"]["kind"] == "otp" and prompting["prompt"]["text"]
+    # One shape: an event carries the connection exactly as REST shows it.
+    rest = await call(jp_fetch, "GET", "connections", "otp")
+    assert set(prompting) - {"schema_id"} == set(rest)
     assert otp not in json.dumps(ours)
 
 
@@ -652,3 +639,36 @@ async def test_a_control_path_asked_for_is_used_exactly(
     live = await wait_for(jp_fetch, "hsp", {"connected"})
     assert mux.alive(f"{short_tmp}/hsp-hsp.sock") == live["master_pid"]
     await call(jp_fetch, "DELETE", "connections", "hsp")
+
+
+async def test_following_a_connection_waits_for_its_next_change(
+    jp_fetch: Fetch, prompt_server: Callable[..., Any], client_config: Path
+) -> None:
+    server = prompt_server(sshserver.totp(SECRET))
+    add_prompt_host(client_config, "otp", server.port)
+    await call(jp_fetch, "POST", "connections", body={"cluster": "otp"})
+    view = await wait_for(jp_fetch, "otp", {"prompting"})
+    for bad in ({"after": "x"}, {"after": "1", "wait": "nan"}, {"after": "1", "wait": "-1"},
+                {"after": "1", "wait": "61"}):  # fmt: skip
+        response = await jp_fetch(
+            "hy2fa", "connections", "otp", method="GET", params=bad, raise_error=False
+        )
+        assert response.code == 400, bad
+
+    async def follow(wait: float) -> Any:
+        params = {"after": str(view["version"]), "wait": str(wait)}
+        response = await jp_fetch("hy2fa", "connections", "otp", method="GET", params=params)
+        return json.loads(response.body)
+
+    # Nothing changes: the server answers after `wait`, with the same version.
+    same = await follow(0.3)
+    assert same["version"] == view["version"]
+    # An answer is a change: a held request returns with it at once.
+    held = asyncio.ensure_future(follow(30))
+    await asyncio.sleep(0.2)
+    assert not held.done()
+    await answer(jp_fetch, "otp", code(), view["prompt"]["id"])
+    changed = await asyncio.wait_for(held, 10)
+    assert changed["version"] > view["version"] and changed["state"] != "prompting"
+    await wait_for(jp_fetch, "otp", {"connected"})
+    await call(jp_fetch, "DELETE", "connections", "otp")

@@ -137,6 +137,19 @@ class Manager(Targets):
                 return session
         raise UnknownCluster(f"No connection named {validate.shown(name)}")
 
+    async def watch(self, name: str, after: int, timeout: float) -> MasterSession:
+        """The connection ``name`` once its view is newer than version ``after``, or as it is
+        after ``timeout`` seconds: a client waits for the next change instead of polling."""
+        session = self.get(name)
+
+        async def newer() -> None:
+            while session.version <= after:
+                await session.changed()
+
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(newer(), max(0.0, timeout))
+        return session
+
     def sessions(self) -> list[MasterSession]:
         return list(self._sessions.values())
 

@@ -327,6 +327,9 @@ class MasterSession:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        if self.pending:  # cancelled before the login began: nothing in it ran to say so
+            await self._dispose(kill=True)
+            self._fail(Reason.CANCELLED, "Cancelled")
 
     async def wait(self, timeout: float | None = None) -> State:
         """Wait until the login is over (connected, failed or disconnected)."""

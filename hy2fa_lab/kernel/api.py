@@ -7,12 +7,11 @@ import sys
 import time
 from typing import TextIO
 
-from ..core import mux, validate
+from ..core import messages, mux, validate
 from ..core.errors import Hy2faError, InvalidInput, UnknownCluster
 from ..core.types import PromptKind
-from .backends import Backend, LocalBackend, ServerUnavailable, View, choose_backend
+from .backends import WAIT, Backend, LocalBackend, ServerUnavailable, View, choose_backend
 
-_POLL = 0.25
 # Socket paths the server gave for (cluster, user): the server may be configured on its
 # command line in ways this kernel cannot read, and its answer is the one that counts.
 _known_paths: dict[tuple[str, str | None, str | None], str] = {}
@@ -99,10 +98,12 @@ def _wait(backend: Backend, view: View, deadline: float, timeout: float, out: Te
     while True:
         state = view["state"]
         if state == "connected":
+            if announced:  # one line when it waited, one when done; nothing on the fast path
+                print(f"hy2fa: {name} connected", file=out, flush=True)
             return str(view["control_path"])
         if state in ("failed", "disconnected", "unresponsive"):
             raise Hy2faError(
-                f"{name}: {view.get('message') or state}", reason=view.get("reason") or state
+                f"{name}: {messages.of_view(view)}", reason=view.get("reason") or state
             )
         prompt = view.get("prompt")
         if state == "prompting" and prompt and prompt.get("id", 0) > answered:
@@ -120,12 +121,13 @@ def _wait(backend: Backend, view: View, deadline: float, timeout: float, out: Te
                 if view.get("message"):
                     print(view["message"], file=out, flush=True)
                 _ask_here(backend, name, prompt)
-        if time.monotonic() > deadline:
+        left = deadline - time.monotonic()
+        if left <= 0:
             raise Hy2faError(
                 f"{name}: not connected within {timeout:.0f} s (state {state})", reason="timeout"
             )
-        time.sleep(_POLL)
-        view = backend.get(name)
+        # The next change, as soon as it happens (the server holds the request until then).
+        view = backend.get(name, after=view.get("version", 0), wait=min(left, WAIT))
 
 
 def _what(prompt: View) -> str:

@@ -26,6 +26,7 @@ View = dict[str, Any]
 T = TypeVar("T")
 
 _HTTP_TIMEOUT = 30.0
+WAIT = 25.0  # how long one ``get(after=...)`` waits for a change (the server allows 60)
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class Backend(Protocol):
         persist: str | None,
         control_path: str | None = None,
     ) -> View: ...
-    def get(self, name: str) -> View: ...
+    def get(self, name: str, after: int | None = None, wait: float = WAIT) -> View: ...
     def answer(self, name: str, response: str, prompt_id: int | None) -> View: ...
     def disconnect(self, name: str) -> View: ...
     def connections(self) -> list[View]: ...
@@ -98,7 +99,9 @@ class ServerBackend:
     def __init__(self, info: ServerInfo) -> None:
         self.info = info
 
-    def request(self, method: str, path: str, body: Any = None) -> Any:
+    def request(
+        self, method: str, path: str, body: Any = None, timeout: float = _HTTP_TIMEOUT
+    ) -> Any:
         url = urllib.parse.urljoin(self.info.url, "hy2fa/" + path)
         data = None if body is None else json.dumps(body).encode()
         headers = {"Content-Type": "application/json"}
@@ -110,7 +113,7 @@ class ServerBackend:
             url, data=data, method=method, headers=headers
         )
         try:
-            with _opener(url).open(request, timeout=_HTTP_TIMEOUT) as response:
+            with _opener(url).open(request, timeout=timeout) as response:
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as error:
             try:
@@ -147,8 +150,15 @@ class ServerBackend:
         view: View = self.request("POST", "connections", body)
         return view
 
-    def get(self, name: str) -> View:
-        view: View = self.request("GET", "connections/" + urllib.parse.quote(name, safe=""))
+    def get(self, name: str, after: int | None = None, wait: float = WAIT) -> View:
+        """The connection; with ``after`` (a view's ``version``), once it changes, or after
+        ``wait`` seconds: the server holds the request, nothing polls."""
+        path = "connections/" + urllib.parse.quote(name, safe="")
+        if after is None:
+            view: View = self.request("GET", path)
+            return view
+        query = urllib.parse.urlencode({"after": after, "wait": f"{wait:.3f}"})
+        view = self.request("GET", f"{path}?{query}", timeout=wait + _HTTP_TIMEOUT)
         return view
 
     def answer(self, name: str, response: str, prompt_id: int | None) -> View:
@@ -225,11 +235,13 @@ class LocalBackend:
 
         return self.run(go())
 
-    def get(self, name: str) -> View:
+    def get(self, name: str, after: int | None = None, wait: float = WAIT) -> View:
         async def go() -> View:
-            return self.manager.get(name).to_json()
+            if after is None:
+                return self.manager.get(name).to_json()
+            return (await self.manager.watch(name, after, wait)).to_json()
 
-        return self.run(go())
+        return self.run(go(), timeout=wait + 60.0)
 
     def answer(self, name: str, response: str, prompt_id: int | None) -> View:
         async def go(text: str) -> View:

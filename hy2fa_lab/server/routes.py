@@ -51,6 +51,19 @@ def _fields(data: dict[str, Any], allowed: set[str]) -> None:
         raise BadRequest(f"Unknown fields: {names}{', …' if len(unknown) > 5 else ''}")
 
 
+MAX_WAIT = 60.0
+
+
+def _number(text: str, key: str, kind: type[float] | type[int]) -> float:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise BadRequest(f"'{key}' must be a number") from None
+    if value != value:  # NaN
+        raise BadRequest(f"'{key}' must be a number")
+    return value
+
+
 def _string_field(data: dict[str, Any], key: str, *, required: bool = False) -> str | None:
     value = data.get(key)
     if value is None:
@@ -213,8 +226,20 @@ class ConnectionHandler(Hy2faHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self, name: str) -> None:
+        """The connection; with ``?after=<version>``, once it changes after that version (at
+        most ``wait`` seconds, default 25): how a kernel follows a login without polling."""
         session = self.manager.get(name)
-        await self.manager.check(session)  # a killed master shows at once, not next refresh
+        after = self.get_query_argument("after", None)
+        if after is not None:
+            version, wait = (
+                _number(after, "after", int),
+                _number(self.get_query_argument("wait", "25"), "wait", float),
+            )
+            if not 0 <= wait <= MAX_WAIT:
+                raise BadRequest(f"'wait' must be 0 to {MAX_WAIT:g} seconds")
+            session = await self.manager.watch(name, int(version), wait)
+        if not session.pending:
+            await self.manager.check(session)  # a killed master shows at once
         self.reply(session.to_json())
 
     @tornado.web.authenticated
