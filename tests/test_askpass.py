@@ -14,22 +14,17 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import pyotp
 import pytest
 import pytest_asyncio
+from helpers import SECRET, code, otp_ok
 from procs import cmdlines, process_alive
 
 from hy2fa_lab.core.asks import Ask, AskBridge
 from hy2fa_lab.core.types import PromptKind
 from hy2fa_lab.demo import sshserver
 
-SECRET = pyotp.random_base32()
 PASSWORD = "pw-" + os.urandom(6).hex()
 ASKPASS = str(Path(sys.executable).parent / "hy2fa-askpass")
-
-
-def _otp_ok(answer: str) -> bool:
-    return pyotp.TOTP(SECRET).verify(answer, valid_window=1)
 
 
 class Asked:
@@ -126,7 +121,7 @@ def stop_master(config: Path) -> None:
 async def test_host_key_code_and_password_are_asked_in_order_and_the_command_runs(
     bridge: AskBridge, prompt_server: Callable[..., Any], short_tmp: Path
 ) -> None:
-    server = prompt_server(sshserver.sigma2(_otp_ok, PASSWORD))
+    server = prompt_server(sshserver.sigma2(otp_ok, PASSWORD))
     config = ssh_config(short_tmp, server.port)
     asked = Asked(bridge)
     proc = await run_ssh(askpass_env(bridge), "-F", str(config), "target", "echo", "ran-here")
@@ -144,8 +139,7 @@ async def test_host_key_code_and_password_are_asked_in_order_and_the_command_run
         assert otp.prompt.kind is PromptKind.OTP
         assert otp.prompt.text.startswith("(tester@127.0.0.1) One-time password (OATH)")
         assert otp.host == "127.0.0.1"
-        code = pyotp.TOTP(SECRET).now()
-        bridge.answer(otp.id, code)
+        bridge.answer(otp.id, code())
 
         password = await asked.next()
         assert password.prompt.kind is PromptKind.PASSWORD

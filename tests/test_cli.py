@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pexpect
-import pyotp
 import pytest
+from helpers import SECRET, code, finish, otp_ok, shown
 from listeners import SilentListener
 from procs import ssh_processes
 
@@ -40,7 +40,6 @@ except ImportError:
 HY2FA = str(Path(sys.executable).parent / "hy2fa")
 TIMEOUT = 30  # every pexpect wait is bounded by this
 SSH = "/usr/bin/ssh"
-SECRET = pyotp.random_base32()
 PASSWORD = "correct horse battery staple"
 ALIAS = "promptsrv"
 FIXTURE = "fixture"
@@ -57,14 +56,6 @@ BUILTIN = {
     "perlmutter": "perlmutter.nersc.gov",
 }
 CONNECTED = re.compile(r"(\S+): connected \(master pid (\d+), persist (\S+)\) (\S+)\r\n")
-
-
-def _code() -> str:
-    return pyotp.TOTP(SECRET).now()
-
-
-def _otp_ok(answer: str) -> bool:
-    return pyotp.TOTP(SECRET).verify(answer, valid_window=1)
 
 
 class Cli:
@@ -126,19 +117,6 @@ class Cli:
         """With ``-F`` and ``--control-path`` given, nothing lands in HOME (no ``~/.ssh``)."""
         assert sorted(p.name for p in self.home.iterdir()) == []
         assert sorted(p.name for p in self.jupyter.iterdir()) == []
-
-
-def shown(child: pexpect.spawn) -> str:
-    """What the terminal showed so far, with ``\\n`` line ends."""
-    text = child.logfile_read.getvalue()
-    return str(text).replace("\r\n", "\n")
-
-
-def finish(child: pexpect.spawn) -> tuple[int, str]:
-    child.expect(pexpect.EOF)
-    child.close()
-    assert child.signalstatus is None, f"killed by signal {child.signalstatus}: {shown(child)}"
-    return child.exitstatus, shown(child)
 
 
 def stop_masters(directory: Path) -> None:
@@ -232,7 +210,7 @@ def code_prompt(sshd: RealSshd) -> str:
 def test_sigma2_connect_status_path_use_reconnect_disconnect(
     cli: Cli, prompt_server: Callable[..., sshserver.ServerThread]
 ) -> None:
-    server = prompt_server(sshserver.sigma2(_otp_ok, PASSWORD))
+    server = prompt_server(sshserver.sigma2(otp_ok, PASSWORD))
     config = prompt_server_config(cli.tmp, server)
     options = cli.target_options(config)
     otp_prompt = "(tester@127.0.0.1) One-time password (OATH) for `tester': "
@@ -241,8 +219,8 @@ def test_sigma2_connect_status_path_use_reconnect_disconnect(
     child = cli.spawn("connect", ALIAS, *options)
     child.expect_exact(otp_prompt)
     assert child.before == ""  # the cluster's own words, nothing in front
-    code = _code()
-    child.sendline(code)
+    otp = code()
+    child.sendline(otp)
     child.expect_exact(password_prompt)
     child.sendline(PASSWORD)
     pid, persist, path = expect_connected(child, ALIAS)
@@ -253,9 +231,9 @@ def test_sigma2_connect_status_path_use_reconnect_disconnect(
         f"{otp_prompt}\n{password_prompt}\n"
         f"{ALIAS}: connected (master pid {pid}, persist {persist}) {path}\n"
     )
-    assert code not in output
+    assert otp not in output
     assert PASSWORD not in output
-    assert all(code not in line and PASSWORD not in line for line in cli.ssh_calls())
+    assert all(otp not in line and PASSWORD not in line for line in cli.ssh_calls())
 
     assert path == engine_path(config, cli.template, ALIAS)
     assert path.startswith(f"{cli.sockets}/")
@@ -311,12 +289,12 @@ def test_old_create_ssh_socket_flags(
     old_flags = ["--host", "127.0.0.1", "--user", "tester", "--port", port, "--timeout", "600"]
     child = cli.spawn("connect", *old_flags, *cli.target_options(config))
     child.expect_exact("(tester@127.0.0.1) Verification code: ")
-    code = _code()
-    child.sendline(code)
+    otp = code()
+    child.sendline(otp)
     pid, persist, path = expect_connected(child, "tester@127.0.0.1")
     status, output = finish(child)
     assert status == 0, output
-    assert code not in output
+    assert otp not in output
     assert persist == "600s"
     assert path == engine_path(config, cli.template, "127.0.0.1", user="tester", port=server.port)
     assert mux.alive(path) == pid
@@ -340,13 +318,15 @@ def test_list_json_has_builtin_clusters_and_the_ssh_config_alias(cli: Cli) -> No
     rows = json.loads(output)  # nothing but JSON on the terminal
     by_name = {row["name"]: row for row in rows}
     for name, host in BUILTIN.items():
-        assert by_name[name]["host"] == host
+        assert by_name[name]["hostname"] == host
         assert by_name[name]["port"] == 22
         assert by_name[name]["source"] == "builtin"
         assert by_name[name]["state"] == "idle"
         assert by_name[name]["control_path"].startswith(f"{cli.sockets}/")
     alias = by_name[ALIAS]
-    assert (alias["host"], alias["port"], alias["user"]) == ("127.0.0.1", 2222, "tester")
+    # The same row shape as GET hy2fa/clusters: host as configured, hostname as resolved.
+    assert (alias["host"], alias["hostname"]) == (ALIAS, "127.0.0.1")
+    assert (alias["port"], alias["user"]) == (2222, "tester")
     assert alias["source"] == "ssh_config"
     assert alias["control_path"] == engine_path(config, cli.template, ALIAS)
     assert cli.master_logins() == []
@@ -491,12 +471,12 @@ def test_real_sshd_connect_run_a_command_disconnect(cli: Cli, real_sshd: RealSsh
     options = cli.target_options(config)
     child = cli.spawn("connect", FIXTURE, *options)
     child.expect_exact(code_prompt(real_sshd))
-    code = real_sshd.totp()
-    child.sendline(code)
+    otp = real_sshd.totp()
+    child.sendline(otp)
     pid, _persist, path = expect_connected(child, FIXTURE)
     status, output = finish(child)
     assert status == 0, output
-    assert code not in output
+    assert otp not in output
     assert output.startswith(f"{code_prompt(real_sshd)}\n")
     assert path == engine_path(config, cli.template, FIXTURE)
     assert mux.alive(path) == pid

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pyotp
 import pytest
+from helpers import SECRET, code, otp_ok, wrong_code
 from procs import cmdlines, next_prompt, ssh_processes
 
 from hy2fa_lab.core import environment, mux
@@ -25,22 +25,8 @@ from hy2fa_lab.core.session import MasterSession
 from hy2fa_lab.core.types import PromptKind, Reason, State
 from hy2fa_lab.demo import sshserver
 
-SECRET = pyotp.random_base32()
 PASSWORD = "correct horse battery staple"
 ALIAS = "promptsrv"
-
-
-def _code() -> str:
-    return pyotp.TOTP(SECRET).now()
-
-
-def _otp_ok(answer: str) -> bool:
-    return pyotp.TOTP(SECRET).verify(answer, valid_window=1)
-
-
-def _wrong_code() -> str:
-    now = int(_code())
-    return f"{(now + 500000) % 1000000:06d}"
 
 
 def write_client_config(directory: Path, port: int) -> Path:
@@ -94,11 +80,11 @@ async def test_sigma2_otp_then_password_connects_and_serves_commands(
     server: Callable[..., Any], short_tmp: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    srv = server(sshserver.sigma2(_otp_ok, PASSWORD))
+    srv = server(sshserver.sigma2(otp_ok, PASSWORD))
     manager = make_manager(short_tmp, srv.port)
     session = await manager.connect(ALIAS)
-    code = _code()
-    prompts = await answer_all(session, [code, PASSWORD])
+    otp = code()
+    prompts = await answer_all(session, [otp, PASSWORD])
     assert await session.wait(20) is State.CONNECTED, session.message
     assert [p.kind for p in prompts] == [PromptKind.OTP, PromptKind.PASSWORD]
     assert prompts[0].text == "(tester@127.0.0.1) One-time password (OATH) for `tester': "
@@ -112,7 +98,7 @@ async def test_sigma2_otp_then_password_connects_and_serves_commands(
     # The secrets are nowhere: not in the API view, the logs, or any process's argv.
     view = repr(session.to_json())
     everything = " ".join(" ".join(argv) for argv in cmdlines().values())
-    for secret in (code, PASSWORD):
+    for secret in (otp, PASSWORD):
         assert secret not in view
         assert secret not in caplog.text
         assert secret not in everything
@@ -128,11 +114,11 @@ async def test_wrong_code_then_right_code(server: Callable[..., Any], short_tmp:
     session = await manager.connect(ALIAS)
     first = await next_prompt(session, 0)
     assert first.kind is PromptKind.OTP
-    await session.answer(_wrong_code())
+    await session.answer(wrong_code())
     second = await next_prompt(session, session.prompt_id)
     assert second.kind is PromptKind.OTP
     assert session.message == "Wrong code — try again"
-    await session.answer(_code())
+    await session.answer(code())
     assert await session.wait(20) is State.CONNECTED
     await manager.disconnect(session.name)
 
@@ -143,7 +129,7 @@ async def test_three_wrong_codes_fail_with_auth_failed(
     srv = server(sshserver.totp(SECRET))
     manager = make_manager(short_tmp, srv.port)
     session = await manager.connect(ALIAS)
-    await answer_all(session, [_wrong_code()] * 3)
+    await answer_all(session, [wrong_code()] * 3)
     assert await session.wait(20) is State.FAILED
     assert session.reason is Reason.AUTH_FAILED
     assert "Permission denied" in session.message
@@ -169,10 +155,10 @@ async def test_duo_menu_passcode_and_push(server: Callable[..., Any], short_tmp:
 
 
 async def test_nersc_password_plus_otp(server: Callable[..., Any], short_tmp: Path) -> None:
-    srv = server(sshserver.nersc(PASSWORD, _otp_ok))
+    srv = server(sshserver.nersc(PASSWORD, otp_ok))
     manager = make_manager(short_tmp, srv.port)
     session = await manager.connect(ALIAS)
-    prompts = await answer_all(session, [PASSWORD + _code()])
+    prompts = await answer_all(session, [PASSWORD + code()])
     assert prompts[0].text.endswith("Password + OTP: ")
     assert prompts[0].kind is PromptKind.PASSWORD
     assert await session.wait(20) is State.CONNECTED
@@ -180,10 +166,10 @@ async def test_nersc_password_plus_otp(server: Callable[..., Any], short_tmp: Pa
 
 
 async def test_tacc_banner_is_not_a_prompt(server: Callable[..., Any], short_tmp: Path) -> None:
-    srv = server(sshserver.tacc(PASSWORD, _otp_ok))
+    srv = server(sshserver.tacc(PASSWORD, otp_ok))
     manager = make_manager(short_tmp, srv.port, prompt_timeout=30)
     session = await manager.connect(ALIAS)
-    prompts = await answer_all(session, [PASSWORD, _code()])
+    prompts = await answer_all(session, [PASSWORD, code()])
     assert [p.kind for p in prompts] == [PromptKind.PASSWORD, PromptKind.OTP]
     assert prompts[0].text == "(tester@127.0.0.1) Password: "
     assert prompts[1].text == "(tester@127.0.0.1) TACC Token Code: "
@@ -228,7 +214,7 @@ async def test_concurrent_connects_share_one_ssh_child(
     assert first is second
     await next_prompt(first, 0)
     assert len(ssh_processes(first.target.control_path)) == 1
-    await first.answer(_code())
+    await first.answer(code())
     assert await first.wait(20) is State.CONNECTED
     # Asked again once connected: the live master is returned, nothing is spawned.
     third = await manager.connect(ALIAS)
@@ -243,7 +229,7 @@ async def test_a_new_manager_discovers_the_running_master(
     srv = server(sshserver.totp(SECRET))
     manager = make_manager(short_tmp, srv.port)
     session = await manager.connect(ALIAS)
-    await answer_all(session, [_code()])
+    await answer_all(session, [code()])
     assert await session.wait(20) is State.CONNECTED
     later = make_manager(short_tmp, srv.port)
     found = await later.discover()
@@ -266,9 +252,9 @@ async def test_bad_answers_change_nothing(server: Callable[..., Any], short_tmp:
         with pytest.raises(InvalidInput):
             await session.answer(bad)
     with pytest.raises(NoPrompt):
-        await session.answer(_code(), prompt_id=before + 7)
+        await session.answer(code(), prompt_id=before + 7)
     assert session.state is State.PROMPTING and session.prompt_id == before
-    await session.answer(_code(), prompt_id=before)
+    await session.answer(code(), prompt_id=before)
     assert await session.wait(20) is State.CONNECTED
     await manager.disconnect(session.name)
 
@@ -316,7 +302,7 @@ async def test_the_master_sees_none_of_the_servers_secrets(
     srv = server(sshserver.totp(SECRET))
     manager = make_manager(short_tmp, srv.port)
     session = await manager.connect(ALIAS)
-    await answer_all(session, [_code()])
+    await answer_all(session, [code()])
     assert await session.wait(20) is State.CONNECTED
     try:
         raw = Path(f"/proc/{session.master_pid}/environ").read_bytes()
@@ -336,7 +322,7 @@ async def test_a_stopped_master_is_unresponsive_and_never_an_exception(
     srv = server(sshserver.totp(SECRET))
     manager = make_manager(short_tmp, srv.port)
     session = await manager.connect(ALIAS)
-    await answer_all(session, [_code()])
+    await answer_all(session, [code()])
     assert await session.wait(20) is State.CONNECTED
     pid = session.master_pid
     assert pid is not None
@@ -395,7 +381,7 @@ async def test_socket_directory_is_0700_and_socket_0600_under_umask_022(
     previous = os.umask(0o022)
     try:
         session = await manager.connect(ALIAS)
-        await answer_all(session, [_code()])
+        await answer_all(session, [code()])
         assert await session.wait(20) is State.CONNECTED
     finally:
         os.umask(previous)
@@ -420,10 +406,10 @@ async def test_a_known_prompt_is_raised_without_waiting_for_quiet(
     and each answer is written at once: the login ends long before either timer could."""
     monkeypatch.setattr(session_module, "_SETTLE", LONG)
     monkeypatch.setattr(session_module, "_PEER_CHECK", LONG)
-    srv = server(sshserver.sigma2(_otp_ok, PASSWORD))
+    srv = server(sshserver.sigma2(otp_ok, PASSWORD))
     manager = make_manager(short_tmp, srv.port)
     session = await manager.connect(ALIAS)
-    seen = await asyncio.wait_for(answer_all(session, [_code(), PASSWORD]), LONG / 4)
+    seen = await asyncio.wait_for(answer_all(session, [code(), PASSWORD]), LONG / 4)
     assert [prompt.kind for prompt in seen] == [PromptKind.OTP, PromptKind.PASSWORD]
     assert await session.wait(LONG / 4) is State.CONNECTED
     await manager.disconnect(session.name)

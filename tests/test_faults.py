@@ -158,17 +158,12 @@ class SilentTcpServer:
 
 
 @pytest.fixture
-def jp_server_config(client_config: Path, short_tmp: Path) -> dict[str, Any]:
+def jp_server_config(jp_server_config: dict[str, Any], short_tmp: Path) -> dict[str, Any]:
     """%n (the alias) in the template: each alias of the one sshd gets its own control path."""
-    return {
-        "ServerApp": {"jpserver_extensions": {"hy2fa_lab": True}},
-        "Hy2faLab": {
-            "ssh_config": str(client_config),
-            "control_path": f"{short_tmp}/cm-%n",
-            "prompt_timeout": 20,
-            "connect_timeout": 20,
-        },
-    }
+    jp_server_config["Hy2faLab"].update(
+        control_path=f"{short_tmp}/cm-%n", prompt_timeout=20, connect_timeout=20
+    )
+    return jp_server_config
 
 
 @pytest.fixture

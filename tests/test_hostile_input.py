@@ -37,19 +37,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import pyotp
 import pytest
+from helpers import SECRET, finish, wrong_code
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 from IPython.core.error import UsageError
-from test_cli import Cli, assert_no_ssh_left, finish
+from test_cli import Cli, assert_no_ssh_left
 from test_server_api import add_prompt_host, call, wait_for
 from tornado.httpclient import HTTPClientError, HTTPRequest, HTTPResponse
 from tornado.httputil import HTTPHeaders
 from tornado.iostream import StreamClosedError
 
 from hy2fa_lab import cli
+from hy2fa_lab.config import settings_from_jupyter_config
 from hy2fa_lab.core.errors import Hy2faError
 from hy2fa_lab.core.manager import Manager, Settings
 from hy2fa_lab.core.profiles import BUILTIN_CLUSTERS
@@ -58,12 +59,10 @@ from hy2fa_lab.demo import sshserver
 from hy2fa_lab.kernel import api
 from hy2fa_lab.kernel.backends import LocalBackend
 from hy2fa_lab.kernel.magic import USAGE, load_ipython_extension
-from hy2fa_lab.settings import settings_from_jupyter_config
 
 REAL_SSH = shutil.which("ssh") or "/usr/bin/ssh"
 TRACEBACK = "Traceback (most recent call last)"
 REFUSED = (400, 404, 409, 422)
-SECRET = pyotp.random_base32()
 FIVE_MB = 5 * 1024 * 1024
 # Tornado reads at most 64 KiB of request line and headers and drops a longer request before
 # any handler runs: a request that gets no answer is accepted only for a URL longer than this.
@@ -372,19 +371,16 @@ def server_ssh(short_tmp: Path) -> tuple[Path, SshLog]:
 
 @pytest.fixture
 def jp_server_config(
-    client_config: Path, short_tmp: Path, server_ssh: tuple[Path, SshLog]
+    jp_server_config: dict[str, Any], server_ssh: tuple[Path, SshLog]
 ) -> dict[str, Any]:
+    """conftest.py's, with ssh run through the logging wrapper and a configured cluster."""
     wrapper, _ = server_ssh
-    return {
-        "ServerApp": {"jpserver_extensions": {"hy2fa_lab": True}},
-        "Hy2faLab": {
-            "ssh_config": str(client_config),
-            "control_path": f"{short_tmp}/%C",
-            "ssh": str(wrapper),
-            "prompt_timeout": 300,  # the prompt stays open through every hostile answer
-            "clusters": {CLUSTER: {"host": "127.0.0.1", "port": 1, "persist": "10m"}},
-        },
-    }
+    jp_server_config["Hy2faLab"].update(
+        ssh=str(wrapper),
+        prompt_timeout=300,  # the prompt stays open through every hostile answer
+        clusters={CLUSTER: {"host": "127.0.0.1", "port": 1, "persist": "10m"}},
+    )
+    return jp_server_config
 
 
 class Rest:
@@ -715,7 +711,7 @@ async def test_rest_harness_sees_spawns_answers_and_errors(
         assert_nothing_started(rest.log, short_tmp / "pwned", lookups_allowed=True)
 
     rest.log.mark()
-    wrong = f"{(int(pyotp.TOTP(SECRET).now()) + 500000) % 1000000:06d}"
+    wrong = wrong_code()
     answered = await rest.post(
         "connections",
         PROMPT_ALIAS,

@@ -61,15 +61,11 @@ _LOGGERS = ("tornado", "tornado.access", "tornado.application", "tornado.general
 
 
 @pytest.fixture
-def jp_server_config(client_config: Path, short_tmp: Path) -> dict[str, Any]:
-    return {
-        "ServerApp": {"jpserver_extensions": {"hy2fa_lab": True}, "log_level": "DEBUG"},
-        "Hy2faLab": {
-            "ssh_config": str(client_config),
-            "control_path": f"{short_tmp}/%C",
-            "prompt_timeout": 60,
-        },
-    }
+def jp_server_config(jp_server_config: dict[str, Any]) -> dict[str, Any]:
+    """conftest.py's, logging at DEBUG (the most a secret could leak into)."""
+    jp_server_config["ServerApp"]["log_level"] = "DEBUG"
+    jp_server_config["Hy2faLab"]["prompt_timeout"] = 60
+    return jp_server_config
 
 
 # ---- the search -------------------------------------------------------------------------
@@ -412,7 +408,14 @@ async def test_the_search_finds_a_secret_planted_in_every_channel(
     logging.getLogger("hy2fa_lab.secrecy-probe").info("planted %s", password)
     jp_serverapp.event_logger.emit(
         schema_id=SCHEMA_ID,
-        data={"name": "planted", "cluster": "planted", "state": "failed", "message": password},
+        data={
+            "name": "planted",
+            "cluster": "planted",
+            "state": "failed",
+            "prompt": None,
+            "version": 0,
+            "message": password,
+        },
     )
     with pytest.raises(HTTPClientError):
         await secrecy.fetch("hy2fa", "connections", password)  # "No connection named ..."

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pexpect
 import pytest
+from helpers import finish
 from procs import process_alive
 
 try:  # tests/ may or may not be a package
@@ -27,13 +28,6 @@ CODE_PROMPT = f"({USER}@127.0.0.1) Verification code: "
 def ssh(config: Path, *command: str, options: tuple[str, ...] = ()) -> pexpect.spawn:
     argv = ["-F", str(config), *options, "fixture", *(command or ("true",))]
     return pexpect.spawn("ssh", argv, encoding="utf-8", timeout=TIMEOUT)
-
-
-def finish(child: pexpect.spawn) -> tuple[int, str]:
-    child.expect(pexpect.EOF)
-    output = child.before
-    child.close()
-    return child.exitstatus, output
 
 
 def test_login_needs_the_key_and_then_the_code(real_sshd: RealSshd, short_tmp: Path) -> None:

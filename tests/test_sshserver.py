@@ -14,8 +14,8 @@ from typing import Any
 
 import asyncssh
 import pexpect
-import pyotp
 import pytest
+from helpers import SECRET, code, finish, wrong_code
 
 from hy2fa_lab.demo.sshserver import (
     PromptScript,
@@ -31,23 +31,10 @@ from hy2fa_lab.demo.sshserver import (
 )
 
 USER = "alice"  # any name: the server does not look users up
-SECRET = pyotp.random_base32()
 PASSWORD = "correct horse battery staple"
 TIMEOUT = 20
 
 StartServer = Callable[..., ServerThread]
-
-
-def code() -> str:
-    return str(pyotp.TOTP(SECRET).now())
-
-
-def wrong_code() -> str:
-    generator = pyotp.TOTP(SECRET)
-    near = {generator.at(time.time() + step * 30) for step in range(-3, 4)}
-    base = int(generator.now())
-    candidates = (f"{(base + k) % 1_000_000:06d}" for k in range(500_000, 500_020))
-    return next(c for c in candidates if c not in near)
 
 
 def ssh(
@@ -76,13 +63,6 @@ def ssh(
 def prefixed(text: str, user: str = USER) -> str:
     """What the OpenSSH client shows: its own ``(user@host) `` before the server's prompt."""
     return f"({user}@127.0.0.1) {text}"
-
-
-def finish(child: pexpect.spawn) -> tuple[int, str]:
-    child.expect(pexpect.EOF)
-    output = child.before
-    child.close()
-    return child.exitstatus, output
 
 
 @pytest.fixture
