@@ -97,8 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument(
         "--timeout",
         type=_persist,
-        metavar="SECONDS",
-        help="same as --persist (the old create_ssh_socket flag)",
+        metavar="DURATION",
+        help="same as --persist (the old create_ssh_socket flag, which took seconds)",
     )
     connect.add_argument(
         "--prompt-timeout",
@@ -360,8 +360,9 @@ async def _connect(args: argparse.Namespace, out: TextIO) -> int:
                 file=out,
             )
             return EXIT_OK
-        reason = session.reason.value if session.reason else session.state.value
-        print(f"hy2fa: {name}: {reason}: {session.message}", file=sys.stderr)
+        from .core import messages
+
+        print(f"hy2fa: {name}: {messages.of_view(session.to_json())}", file=sys.stderr)
         return EXIT_FAILED
     finally:
         await manager.shutdown()

@@ -138,10 +138,10 @@ async def test_magic_widget_drives_the_login(
     again = await wait_for(jp_fetch, "fixture", {"prompting"}, view["prompt"]["id"])
     status = await kernel.run(
         "from hy2fa_lab.kernel.widget import ConnectWidget as W\n"
-        "import time\n"
-        "for _ in range(50):\n"
+        "import asyncio\n"
+        "for _ in range(50):\n"  # awaits: the widget is drawn on this loop, between turns
         "    if 'Wrong code' in W.instances[-1].status.value: break\n"
-        "    time.sleep(0.1)\n"
+        "    await asyncio.sleep(0.1)\n"
         "print(W.instances[-1].status.value)\n"
         "print(repr(W.instances[-1].password.value))"
     )
@@ -154,7 +154,7 @@ async def test_magic_widget_drives_the_login(
     after = await kernel.run(
         "for _ in range(50):\n"
         "    if \"data-state='connected'\" in W.instances[-1].status.value: break\n"
-        "    time.sleep(0.1)\n"
+        "    await asyncio.sleep(0.1)\n"
         "print(W.instances[-1].status.value)\n"
         "print(repr(W.instances[-1].password.value))"
     )
@@ -171,11 +171,17 @@ async def test_magic_widget_drives_the_login(
     assert mux.alive(done["control_path"]) == done["master_pid"]
 
     status = await kernel.run("%hy2fa status")
-    assert "fixture" in json.dumps(status.outputs)
+    (result,) = [o for o in status.outputs if "execution_count" in o]  # the execute_result
+    text = result["data"]["text/plain"]  # a terminal, jupyter console: a readable table
+    assert text.split("\n")[0].split() == ["connection", "state", "pid", "socket", "note"]
+    assert text.split("\n")[1].split()[:3] == ["fixture", "connected", str(done["master_pid"])]
+    assert "IPython.core.display" not in text
+    markdown = result["data"]["text/markdown"]  # Lab, and nbconvert --to markdown
+    assert markdown.startswith("| connection | state | pid | socket | note |\n|---|")
     path = await kernel.run("%hy2fa path fixture")
     assert done["control_path"] in json.dumps(path.outputs)
     gone = await kernel.run("%hy2fa disconnect fixture")
-    assert "fixture: disconnected" in gone.stdout
+    assert "fixture disconnected" in gone.stdout
     assert mux.alive(done["control_path"]) is None
 
 
@@ -281,7 +287,7 @@ async def test_widget_follows_a_prompt_answered_elsewhere(
         "import time\n"
         "for _ in range(50):\n"
         "    if \"data-state='connected'\" in W.instances[-1].status.value: break\n"
-        "    time.sleep(0.1)\n"
+        "    await asyncio.sleep(0.1)\n"
         "print(W.instances[-1].status.value)\n"
         "print(W.instances[-1].entry.layout.display)"
     )

@@ -793,5 +793,5 @@ async def test_the_widget_keeps_no_code_in_its_state(
 
     assert done["master_pid"] in secrecy.snapshot_processes()
     gone = await kernel.run("%hy2fa disconnect sigma")
-    assert "sigma: disconnected" in gone.stdout
+    assert "sigma disconnected" in gone.stdout
     await settle_and_check(secrecy, short_tmp, done, code, password)

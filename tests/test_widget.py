@@ -8,10 +8,12 @@ can find the widget by its DOM classes, and each state change shows in the statu
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from hy2fa_lab.core.errors import Hy2faError, NoPrompt
 from hy2fa_lab.core.manager import Manager, Settings
 from hy2fa_lab.demo import sshserver
 from hy2fa_lab.kernel.backends import LocalBackend, View
+from hy2fa_lab.kernel.widget import _KEEP as KEEP
 from hy2fa_lab.kernel.widget import ConnectWidget
 
 pytestmark = pytest.mark.timeout(60)
@@ -68,10 +71,15 @@ class FakeBackend:
     ) -> View:
         raise AssertionError("the widget never starts a login")
 
-    def get(self, name: str) -> View:
+    def get(self, name: str, after: int | None = None, wait: float = 25.0) -> View:
+        """Like the server: with ``after`` and nothing newer, it holds the request a while."""
         assert name == NAME
         self.asked.set()
-        return self.views.pop(0) if len(self.views) > 1 else self.views[0]
+        if len(self.views) > 1:
+            return self.views.pop(0)
+        if after is not None:
+            time.sleep(min(wait, 0.1))
+        return self.views[0]
 
     def answer(self, name: str, response: str, prompt_id: int | None) -> View:
         self.answers.append((name, response, prompt_id))
@@ -119,11 +127,12 @@ def assert_nowhere(widget: ConnectWidget, secret: str) -> None:
     assert all(secret not in repr(value) for value in vars(widget).values())
 
 
-def wait_until(check: Callable[[], bool], what: str, timeout: float = 20) -> None:
+async def wait_until(check: Callable[[], bool], what: str, timeout: float = 20) -> None:
+    """Wait on the event loop, which the widget draws from (as in a kernel)."""
     deadline = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.02)
+        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -139,10 +148,7 @@ def make() -> Iterator[Callable[..., ConnectWidget]]:
     yield build
     for widget in made:
         widget.close()
-        if widget._thread.is_alive():
-            widget._thread.join(5)
-        if widget in ConnectWidget.instances:
-            ConnectWidget.instances.remove(widget)
+        assert widget not in ConnectWidget.instances
         for part in tree(widget.box):
             part.close()
 
@@ -218,7 +224,7 @@ def test_the_page_finds_the_widget_by_its_dom_classes(make: Callable[..., Connec
 @pytest.mark.parametrize(
     ("state", "words"),
     [
-        ("starting", "Starting ssh"),
+        ("starting", "Connecting to otp.example…"),
         ("prompting", "Waiting for your answer"),
         ("verifying", "Checking"),
         ("connected", "Connected"),
@@ -245,37 +251,94 @@ def test_each_state_shows_in_the_label(
     assert f"data-state='{first}'" not in label
     if state == "connected":
         assert "master pid 4321" in label and "/tmp/cm-&lt;a&gt;" in label
-    else:
+    elif state not in ("starting", "verifying"):  # those show seconds, not the message
         assert "Permission denied &lt;publickey&gt;" in label
     shows_entry = state == "prompting"
     assert (widget.entry.layout.display is None) is shows_entry
     assert ("Verification code" in widget.prompt.value) is shows_entry
 
 
-def test_following_the_session_updates_the_label_until_it_settles(
+async def test_following_the_session_updates_the_label_and_keeps_watching(
     make: Callable[..., ConnectWidget],
 ) -> None:
     backend = FakeBackend(
         view("prompting", prompt=PROMPT),
         view("verifying"),
         view("connected", master_pid=99, control_path="/tmp/cm-x"),
+        view("disconnected", reason=None, message="The master exited (idle past ControlPersist)"),
     )
     widget = make(backend, view("starting"), follow=True)
-    wait_until(lambda: "data-state='connected'" in widget.status.value, "connected")
-    widget._thread.join(5)
-    assert not widget._thread.is_alive()  # a settled state ends the following
+    drawn_in: set[str] = set()
+    original = widget._draw
+
+    def draw(*args: Any) -> None:
+        drawn_in.add(threading.current_thread().name)
+        original(*args)
+
+    widget._draw = draw  # type: ignore[method-assign]
+    await wait_until(lambda: "data-state='connected'" in widget.status.value, "connected")
     assert "master pid 99" in widget.status.value
+    # A master that goes away later shows too: the widget keeps following.
+    await wait_until(lambda: "data-state='disconnected'" in widget.status.value, "gone")
+    assert "idle past ControlPersist" in widget.status.value
+    # Only the kernel's own loop (this thread) ever touched the widgets (not thread-safe).
+    assert drawn_in == {threading.current_thread().name}
+    assert widget._task is not None and not widget._task.done()
 
 
-def test_close_stops_following_a_login_that_never_settles(
+async def test_close_stops_following_a_login_that_never_settles(
     make: Callable[..., ConnectWidget],
 ) -> None:
     backend = FakeBackend(view("prompting", prompt=PROMPT))
     widget = make(backend, view("prompting", prompt=PROMPT), follow=True)
-    assert backend.asked.wait(5)
+    await wait_until(backend.asked.is_set, "a first wait for a change")
     widget.close()
-    widget._thread.join(5)
-    assert not widget._thread.is_alive()
+    assert widget._task is not None
+    await asyncio.wait([widget._task], timeout=5)
+    assert widget._task.done()
+    assert widget not in ConnectWidget.instances
+
+
+async def test_the_widgets_that_follow_are_bounded(make: Callable[..., ConnectWidget]) -> None:
+    made = [
+        make(FakeBackend(view("prompting", prompt=PROMPT)), view("prompting", prompt=PROMPT),
+             follow=True)
+        for _ in range(KEEP + 5)
+    ]  # fmt: skip
+    assert len(ConnectWidget.instances) <= KEEP
+    assert ConnectWidget.instances == made[-KEEP:]  # the newest follow, the oldest stopped
+    await asyncio.sleep(0.05)
+    assert all(w._task is not None and w._task.done() for w in made[:5])
+    assert all(w._task is not None and not w._task.done() for w in made[-KEEP:])
+
+
+async def test_a_push_says_approve_on_the_phone_with_seconds_and_the_lines(
+    make: Callable[..., ConnectWidget],
+) -> None:
+    since = (datetime.now(timezone.utc) - timedelta(seconds=3)).isoformat()
+    lines = ["Pushed a login request to your device...", "Enter this code in Duo Mobile: 31"]
+    pushed = view(
+        "verifying",
+        verifying={"since": since, "choice": "Duo Push to XXX-1234", "lines": lines},
+    )
+    widget = make(FakeBackend(pushed), pushed, follow=True)
+    label = widget.status.value
+    assert "<b>Approve the request on your phone</b> 3 s" in label
+    assert "Pushed a login request to your device...\nEnter this code in Duo Mobile: 31" in label
+    # The seconds tick on the kernel's loop while it waits.
+    await wait_until(lambda: "</b> 4 s" in widget.status.value, "the next second", timeout=5)
+
+
+def test_a_failure_says_what_the_cluster_said_and_what_to_try(
+    make: Callable[..., ConnectWidget],
+) -> None:
+    widget = make(FakeBackend(view("starting")), view("starting"))
+    widget.render(view("failed", reason="cancelled", message="Cancelled"))
+    assert "<b>Failed</b> — Cancelled<" in widget.status.value  # not "cancelled: Cancelled"
+    widget.render(
+        view("failed", reason="auth_failed", message="Login refused by x: Permission denied")
+    )
+    assert "Permission denied. Check the code" in widget.status.value
 
 
 # ---- the real engine --------------------------------------------------------------------
@@ -292,7 +355,7 @@ def local_backend(client_config: Path, short_tmp: Path) -> Iterator[LocalBackend
     backend.thread.join(5)
 
 
-def test_a_real_login_through_the_widget(
+async def test_a_real_login_through_the_widget(
     make: Callable[..., ConnectWidget],
     local_backend: LocalBackend,
     prompt_server: Callable[..., sshserver.ServerThread],
@@ -303,14 +366,14 @@ def test_a_real_login_through_the_widget(
     add_prompt_host(client_config, "otp", server.port)
     widget = make(local_backend, local_backend.connect("otp", None, None), follow=True)
     assert "hy2fa-for-" + b"otp".hex() in widget.box._dom_classes
-    wait_until(lambda: "data-state='prompting'" in widget.status.value, "the prompt")
+    await wait_until(lambda: "data-state='prompting'" in widget.status.value, "the prompt")
     assert "Verification code: " in widget.prompt.value
     assert widget.entry.layout.display is None
 
     typed = code()
     widget.password.set_state({"value": typed})
     assert widget.password.value == ""
-    wait_until(lambda: "data-state='connected'" in widget.status.value, "connected")
+    await wait_until(lambda: "data-state='connected'" in widget.status.value, "connected")
     found = local_backend.get("otp")
     assert f"master pid {found['master_pid']}" in widget.status.value
     assert mux.alive(found["control_path"]) == found["master_pid"]

@@ -63,7 +63,8 @@ class Settings:
 
     clusters: Mapping[str, Mapping[str, Any]] = _setting(
         {},
-        "Clusters beside the built-in ones: name -> {host, port, user, persist, ssh_options}. "
+        "Clusters beside the built-in ones: name -> {host, port, user, persist, ssh_options, "
+        "label, asks, docs}. "
         "Example: c.Hy2faLab.clusters = "
         "{'mylab': {'host': 'login.lab.example.org', 'persist': '2h'}}",
         _clusters,
@@ -116,7 +117,7 @@ class Settings:
             setattr(self, field.name, check(field.name, getattr(self, field.name)))
 
     def to_json(self) -> dict[str, Any]:
-        """The configurable values (what ``GET hy2fa/settings`` and ``hy2fa settings`` show)."""
+        """The configurable values (what ``GET hy2fa/settings`` shows)."""
         return {field.name: getattr(self, field.name) for field in config_fields()}
 
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
-from IPython.display import HTML, display
+from IPython.display import display
 
-from ..core import validate
+from ..core import messages, validate
 from ..core.errors import Hy2faError
 from .api import socket_path
 from .backends import choose_backend
@@ -58,7 +58,7 @@ class Hy2faMagics(Magics):
             args = _parser().parse_args(words)
             return getattr(self, "_" + args.command)(args)
         except Hy2faError as error:
-            raise UsageError(f"{error.message} ({error.reason})") from None
+            raise UsageError(error.message) from None
 
     def _connect(self, args: argparse.Namespace) -> None:
         validate.host(args.cluster)
@@ -79,40 +79,71 @@ class Hy2faMagics(Magics):
         except BaseException:
             widget.close()
             widget.box.close()
-            ConnectWidget.instances.remove(widget)
             raise
         widget.follow(view)
 
-    def _status(self, args: argparse.Namespace) -> None:
+    def _status(self, args: argparse.Namespace) -> ConnectionTable | None:
         views = choose_backend().connections()
         if not views:
             print("No connections")
-            return
-        rows = "".join(
-            f"<tr><td>{_e(v['name'])}</td><td>{_e(v['state'])}</td>"
-            f"<td>{_e(v.get('master_pid') or '')}</td><td><code>{_e(v['control_path'])}</code>"
-            f"</td><td>{_e(v.get('message') or '')}</td></tr>"
-            for v in views
-        )
-        display(  # type: ignore[no-untyped-call]
-            HTML(  # type: ignore[no-untyped-call]
-                "<table><tr><th>connection</th><th>state</th><th>pid</th><th>socket</th>"
-                f"<th></th></tr>{rows}</table>"
-            )
-        )
+            return None
+        return ConnectionTable(views)
 
     def _disconnect(self, args: argparse.Namespace) -> None:
         view = choose_backend().disconnect(args.cluster)
-        print(f"{view['name']}: {view['state']}")
+        said = "disconnected" if view["state"] == "disconnected" else "was not connected"
+        print(f"{view['name']} {said}")
 
     def _path(self, args: argparse.Namespace) -> str:
         return socket_path(args.cluster, user=args.user)
 
 
-def _e(value: object) -> str:
-    import html
+_COLUMNS = ("connection", "state", "pid", "socket", "note")
 
-    return html.escape(str(value))
+
+class ConnectionTable:
+    """``%hy2fa status``'s result: a table as text (a terminal, ``jupyter console``) and as
+    Markdown (Lab renders it; ``nbconvert --to markdown`` keeps it a table)."""
+
+    def __init__(self, views: list[dict[str, Any]]) -> None:
+        self.rows = [
+            (
+                str(v["name"]),
+                str(v["state"]),
+                str(v.get("master_pid") or ""),
+                str(v.get("control_path") or ""),
+                _note(v),
+            )
+            for v in views
+        ]
+
+    def __repr__(self) -> str:
+        widths = [max(len(row[i]) for row in [_COLUMNS, *self.rows]) for i in range(5)]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+                 for row in [_COLUMNS, *self.rows]]  # fmt: skip
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+    def _repr_markdown_(self) -> str:
+        def cell(text: str) -> str:
+            return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+        head = "| " + " | ".join(_COLUMNS) + " |\n|" + "---|" * len(_COLUMNS)
+
+        def row_of(row: tuple[str, ...]) -> str:
+            cells = [f"`{cell(c)}`" if i == 3 and c else cell(c) for i, c in enumerate(row)]
+            return "| " + " | ".join(cells) + " |"
+
+        body = [row_of(row) for row in self.rows]
+        return "\n".join([head, *body])
+
+
+def _note(view: dict[str, Any]) -> str:
+    if view.get("state") in ("failed", "disconnected", "unresponsive"):
+        return messages.of_view(view)
+    return str(view.get("message") or "")
 
 
 def load_ipython_extension(ipython: Any) -> None:

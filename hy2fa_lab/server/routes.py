@@ -282,7 +282,8 @@ class _AskHandler(Hy2faHandler):
     @property
     def bridge(self) -> AskBridge:
         if self.asks is None:
-            raise UnknownAsk("The askpass bridge is off (c.Hy2faLab.askpass = False)")
+            off = self.settings.get("hy2fa_asks_off") or "c.Hy2faLab.askpass is False"
+            raise UnknownAsk(f"The askpass bridge is off: {off}")
         return self.asks
 
 
