@@ -408,7 +408,7 @@ async def test_answers_are_checked_and_not_echoed(
     await call(jp_fetch, "DELETE", "connections", "otp")
 
 
-# Auth of every route (listed from the app) is in test_auth.py.
+# Auth of every route (listed from the app) is in test_server_auth.py.
 
 
 # ---- events -----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The mux client against a scripted peer (the real master is tested in test_engine_sshd)."""
+"""The mux client against a scripted peer (the real master is tested in test_session_sshd)."""
 
 from __future__ import annotations
 
