@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import stat
@@ -17,6 +18,11 @@ import pytest_asyncio
 
 from hy2fa_lab.core import mux
 from hy2fa_lab.demo.sshserver import PromptScript, ServerThread
+
+try:  # tests/ may or may not be a package
+    from .kernel_ws import KernelWS
+except ImportError:
+    from kernel_ws import KernelWS  # type: ignore[no-redef]
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -115,3 +121,18 @@ def real_sshd() -> Iterator[RealSshd]:
     finally:
         sshd.stop()
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest_asyncio.fixture
+async def kernel(jp_fetch: Any, jp_ws_fetch: Any, jp_serverapp: Any) -> AsyncIterator[KernelWS]:
+    """A kernel started by the server (POST /api/kernels), driven over its websocket."""
+    jp_serverapp.write_server_info_file()  # what list_running_servers() reads in the kernel
+    response = await jp_fetch("api", "kernels", method="POST", body=json.dumps({"name": "python3"}))
+    kernel_id = json.loads(response.body)["id"]
+    ws = await jp_ws_fetch("api", "kernels", kernel_id, "channels")
+    client = KernelWS(ws)
+    await client.run("1", timeout=120)
+    yield client
+    await client.close()
+    await jp_fetch("api", "kernels", kernel_id, method="DELETE")
+    jp_serverapp.remove_server_info_file()

@@ -8,12 +8,11 @@ import os
 import re
 import socket
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from jupyter_client.manager import start_new_kernel
 from kernel_ws import KernelWS
 from test_server_api import add_sshd_host, answer, wait_for
@@ -34,21 +33,6 @@ def jp_server_config(jp_server_config: dict[str, Any]) -> dict[str, Any]:
     """conftest.py's, with a prompt that waits a minute."""
     jp_server_config["Hy2faLab"]["prompt_timeout"] = 60
     return jp_server_config
-
-
-@pytest_asyncio.fixture
-async def kernel(jp_fetch: Fetch, jp_ws_fetch: Fetch, jp_serverapp: Any) -> AsyncIterator[KernelWS]:
-    """A kernel started by the server (POST /api/kernels), driven over its websocket."""
-    jp_serverapp.write_server_info_file()  # what list_running_servers() reads in the kernel
-    response = await jp_fetch("api", "kernels", method="POST", body=json.dumps({"name": "python3"}))
-    kernel_id = json.loads(response.body)["id"]
-    ws = await jp_ws_fetch("api", "kernels", kernel_id, "channels")
-    client = KernelWS(ws)
-    await client.run("1", timeout=120)
-    yield client
-    await client.close()
-    await jp_fetch("api", "kernels", kernel_id, method="DELETE")
-    jp_serverapp.remove_server_info_file()
 
 
 async def test_ensure_waits_for_the_answer_given_in_lab(

@@ -88,15 +88,9 @@ def test_the_cli_and_ensure_name_windows_openssh(short_tmp: Path) -> None:
 
 
 @pytest.fixture
-def jp_server_config(client_config: Path, short_tmp: Path) -> dict[str, Any]:
-    return {
-        "ServerApp": {"jpserver_extensions": {"hy2fa_lab": True}},
-        "Hy2faLab": {
-            "ssh_config": str(client_config),
-            "control_path": f"{short_tmp}/%C",
-            "ssh": wrapper(short_tmp, OLD),
-        },
-    }
+def jp_server_config(jp_server_config: dict[str, Any], short_tmp: Path) -> dict[str, Any]:
+    jp_server_config["Hy2faLab"]["ssh"] = wrapper(short_tmp, OLD)
+    return jp_server_config
 
 
 async def test_the_server_names_an_old_openssh_for_asks_and_still_logs_in(

@@ -99,18 +99,11 @@ async def test_bastion_and_cluster_each_ask_and_the_master_works(
 
 
 @pytest.fixture
-def jp_server_config(client_config: Path, short_tmp: Path) -> dict[str, Any]:
+def jp_server_config(jp_server_config: dict[str, Any]) -> dict[str, Any]:
     """A cluster profile that names its jump host itself (ssh_options), not the ssh config."""
-    return {
-        "ServerApp": {"jpserver_extensions": {"hy2fa_lab": True}},
-        "Hy2faLab": {
-            "ssh_config": str(client_config),
-            "control_path": f"{short_tmp}/%C",
-            "clusters": {
-                "hidden": {"host": "inner-direct", "ssh_options": {"ProxyJump": "bastion"}},
-            },
-        },
-    }
+    hidden = {"host": "inner-direct", "ssh_options": {"ProxyJump": "bastion"}}
+    jp_server_config["Hy2faLab"]["clusters"] = {"hidden": hidden}
+    return jp_server_config
 
 
 async def test_a_profile_with_proxyjump_over_rest(

@@ -8,12 +8,10 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from kernel_ws import KernelWS
 from traitlets import TraitError
 
@@ -64,20 +62,6 @@ def jp_server_config(client_config: Path, short_tmp: Path, jp_config_dir: Path) 
         "ServerApp": {"jpserver_extensions": {"hy2fa_lab": True}},
         "Hy2faLab": {"ssh_config": str(client_config), "control_path": f"{short_tmp}/%C"},
     }
-
-
-@pytest_asyncio.fixture
-async def kernel(jp_fetch: Fetch, jp_ws_fetch: Fetch, jp_serverapp: Any) -> AsyncIterator[KernelWS]:
-    jp_serverapp.write_server_info_file()  # what list_running_servers() reads in the kernel
-    response = await jp_fetch("api", "kernels", method="POST", body=json.dumps({"name": "python3"}))
-    kernel_id = json.loads(response.body)["id"]
-    ws = await jp_ws_fetch("api", "kernels", kernel_id, "channels")
-    client = KernelWS(ws)
-    await client.run("1", timeout=120)
-    yield client
-    await client.close()
-    await jp_fetch("api", "kernels", kernel_id, method="DELETE")
-    jp_serverapp.remove_server_info_file()
 
 
 def _cli_settings() -> dict[str, Any]:
