@@ -282,11 +282,25 @@ async def _drive(session: MasterSession, out: TextIO, reader: _TerminalReader) -
     from .core.types import SETTLED_STATES, State
 
     answered = 0
+    said = 0  # lines ssh printed since the last answer that are on the terminal already
     asking: asyncio.Future[str] | None = None
+    if session.state is State.STARTING:
+        target = session.target
+        print(f"Connecting to {target.user}@{target.hostname}…", file=out, flush=True)
     while session.state not in SETTLED_STATES:
         prompt = session.prompt
+        if session.state is State.VERIFYING:
+            view = session.to_json()["verifying"]
+            if view["choice"] and said == 0:
+                print(f"Approve the request on your phone ({view['choice']})", file=out)
+                said = -1  # said, and no line yet
+            lines = view["lines"][max(said, 0) :]
+            if lines:
+                print("\n".join(lines), file=out, flush=True)  # verbatim, as they arrive
+                said = len(view["lines"])
         if session.state is State.PROMPTING and prompt and session.prompt_id != answered:
             answered = session.prompt_id
+            said = 0
             if session.message:
                 print(session.message, file=out, flush=True)
             *lead, last = prompt.text.split("\n")

@@ -200,6 +200,12 @@ def expect_connected(child: pexpect.spawn, name: str) -> tuple[int, str, str]:
     return int(match.group(2)), match.group(3), match.group(4)
 
 
+def connecting(sshd: RealSshd) -> str:
+    """The line ``hy2fa connect`` says first: who it logs in as, where."""
+    who = code_prompt(sshd).split(")", 1)[0].lstrip("(")
+    return f"Connecting to {who}…\n"
+
+
 def code_prompt(sshd: RealSshd) -> str:
     return f"({sshd.user}@127.0.0.1) Verification code: "
 
@@ -218,7 +224,8 @@ def test_sigma2_connect_status_path_use_reconnect_disconnect(
 
     child = cli.spawn("connect", ALIAS, *options)
     child.expect_exact(otp_prompt)
-    assert child.before == ""  # the cluster's own words, nothing in front
+    # What is happening, then the cluster's own words, nothing else in front.
+    assert child.before == "Connecting to tester@127.0.0.1…\r\n"
     otp = code()
     child.sendline(otp)
     child.expect_exact(password_prompt)
@@ -228,7 +235,7 @@ def test_sigma2_connect_status_path_use_reconnect_disconnect(
     assert status == 0, output
     # Each prompt verbatim on its own line, in order; neither answer echoed.
     assert output == (
-        f"{otp_prompt}\n{password_prompt}\n"
+        f"Connecting to tester@127.0.0.1…\n{otp_prompt}\n{password_prompt}\n"
         f"{ALIAS}: connected (master pid {pid}, persist {persist}) {path}\n"
     )
     assert otp not in output
@@ -429,7 +436,7 @@ def test_a_socket_that_never_answers_is_one_line_on_every_command(cli: Cli) -> N
         assert output.strip().startswith("hy2fa: The master on ") and "left as it is" in output
         status, output = cli.run("connect", "hung", *options)
         assert status == 1 and "Traceback" not in output
-        assert output.strip().startswith("hy2fa: hung: The master on ")
+        assert output.strip().split("\n")[-1].startswith("hy2fa: hung: The master on ")
         assert "does not answer" in output and "end it, or disconnect" in output
         assert cli.master_logins() == []  # never a second login over a socket that hangs
         assert hung.exists()
@@ -453,7 +460,7 @@ def test_a_socket_of_another_user_is_never_used(cli: Cli) -> None:
         assert status == 1 and "belongs to another user" in output and "connected" not in output
         status, output = cli.run("connect", "theirs", *options)
         assert status == 1 and "Traceback" not in output
-        assert output.startswith("hy2fa: theirs: Refusing to use it") and "another user" in output
+        assert "\nhy2fa: theirs: Refusing to use it" in output and "another user" in output
         status, output = cli.run("disconnect", "theirs", *options)
         assert status == 1 and "belongs to another user" in output
         assert cli.master_logins() == []
@@ -478,7 +485,7 @@ def test_real_sshd_connect_run_a_command_disconnect(cli: Cli, real_sshd: RealSsh
     status, output = finish(child)
     assert status == 0, output
     assert otp not in output
-    assert output.startswith(f"{code_prompt(real_sshd)}\n")
+    assert output.startswith(f"{connecting(real_sshd)}{code_prompt(real_sshd)}\n")
     assert path == engine_path(config, cli.template, FIXTURE)
     assert mux.alive(path) == pid
 
@@ -509,7 +516,9 @@ def test_real_sshd_wrong_code_then_right_code(cli: Cli, real_sshd: RealSshd) -> 
     _pid, _persist, path = expect_connected(child, FIXTURE)
     status, output = finish(child)
     assert status == 0, output
-    assert output.startswith(f"{prompt}\nWrong code — try again\n{prompt}\n{FIXTURE}: connected")
+    assert output.startswith(
+        f"{connecting(real_sshd)}{prompt}\nWrong code — try again\n{prompt}\n{FIXTURE}: connected"
+    )
     assert wrong not in output
     assert right not in output
     assert mux.alive(path) is not None
@@ -597,7 +606,9 @@ def test_ctrl_d_at_the_prompt_cancels(cli: Cli, real_sshd: RealSshd) -> None:
     status, output = finish(child)
     assert status == 1, output
     assert output.splitlines()[-1] == f"hy2fa: {FIXTURE}: Cancelled"
-    assert output.startswith(f"{code_prompt(real_sshd)}\n")  # the prompt's line was ended
+    assert output.startswith(
+        f"{connecting(real_sshd)}{code_prompt(real_sshd)}\n"
+    )  # the prompt's line was ended
     assert_no_ssh_left(cli.tmp)
 
 
@@ -610,6 +621,6 @@ def test_unanswered_prompt_times_out(cli: Cli, real_sshd: RealSshd) -> None:
     assert status == 1, output
     assert output.splitlines()[-1].startswith(f"hy2fa: {FIXTURE}: Nobody answered the prompt")
     assert output.splitlines()[-1].endswith("ready to type the code.")
-    assert output.startswith(f"{code_prompt(real_sshd)}\n")
+    assert output.startswith(f"{connecting(real_sshd)}{code_prompt(real_sshd)}\n")
     assert sockets_in(cli.sockets) == []
     assert_no_ssh_left(cli.tmp)

@@ -9,7 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from helpers import finish
 from procs import next_prompt, ssh_processes
+from test_cli import Cli
 
 from hy2fa_lab.core.manager import Manager, Settings
 from hy2fa_lab.core.session import MasterSession
@@ -107,3 +109,31 @@ async def test_a_prompt_says_when_it_stops_waiting(
     updated = datetime.fromisoformat(view["updated"])
     assert abs((expires - updated).total_seconds() - manager.settings.prompt_timeout) < 2
     await manager.disconnect(session.name)
+
+
+def test_the_terminal_says_approve_on_the_phone_and_duo_lines(
+    prompt_server: Callable[..., Any], short_tmp: Path
+) -> None:
+    push = Push(lines=(DUO_PUSHED, VERIFIED), delay=1.0)
+    srv = prompt_server(sshserver.duo("424242", push=push))
+    cli = Cli(short_tmp)
+    try:
+        config = duo_manager(short_tmp, srv.port).settings.ssh_config
+        assert config is not None
+        child = cli.spawn("connect", ALIAS, *cli.target_options(Path(config)))
+        child.expect_exact("Passcode or option (1-1): ")
+        child.sendline("1")
+        status, output = finish(child)
+        assert status == 0, output
+        after = output.split("Passcode or option (1-1): \n", 1)[1].split("\n")
+        assert after[:4] == [
+            "Approve the request on your phone (Duo Push to XXX-XXX-1234)",
+            DUO_PUSHED,
+            VERIFIED,
+            DUO_APPROVED,
+        ], output
+        assert after[4].startswith(f"{ALIAS}: connected")
+        status, _ = cli.run("disconnect", ALIAS, *cli.target_options(Path(config)))
+        assert status == 0
+    finally:
+        cli.cleanup()
