@@ -241,6 +241,24 @@ async def test_discover_adopts_a_running_master_and_lists_an_unresponsive_socket
     assert mux.alive(path) is None
 
 
+async def test_discover_keeps_one_connection_for_two_aliases_of_one_socket(
+    prompt_server: StartServer, client_config: Path
+) -> None:
+    server = prompt_server(sshserver.totp(SECRET))
+    config = settings(client_config, server.port, twin=True)
+    session = await log_in(Manager(config), ALIAS)
+    later = Manager(config)
+    found = await later.discover()
+    assert [s.target.control_path for s in found].count(session.target.control_path) == 1
+    (shared,) = [s for s in found if s.target.control_path == session.target.control_path]
+    assert later.get(shared.name) is shared  # the connection listed can be found by its name
+    assert len(later.sessions()) == len(found)
+    rows = {row.name: row for row in await later.clusters([ALIAS, TWIN])}
+    assert rows[ALIAS].state is rows[TWIN].state is State.CONNECTED  # both aliases show it
+    await later.disconnect(shared.name)
+    assert mux.alive(session.target.control_path) is None
+
+
 async def test_discover_finds_remembered_masters_and_forgets_those_gone(
     prompt_server: StartServer, client_config: Path, short_tmp: Path
 ) -> None:

@@ -242,7 +242,10 @@ class Manager(Targets):
         sessions = []
         for row in rows:
             if row.target is not None and row.liveness in _LISTENING:
-                session = self.session_for(row.target)
+                # Two aliases may share a socket (the same %C): the first one found keeps it.
+                session = self.known(row.target) or self.session_for(row.target)
+                if session in sessions:
+                    continue
                 self._apply(session, mux.Status(row.liveness, row.master_pid, row.message))
                 sessions.append(session)
         remembered = await asyncio.to_thread(self._remembered)
