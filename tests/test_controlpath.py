@@ -49,6 +49,21 @@ def test_every_token_expands_like_ssh(short_tmp: Path, host_block: str, destinat
     assert controlpath.expand(EVERY_TOKEN, tokens) == theirs["controlpath"]
 
 
+def test_home_is_the_passwd_entrys_as_ssh_has_it(
+    short_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(short_tmp))  # ssh ignores $HOME: so must the expansion
+    config = _config(short_tmp, "Host alias\n  HostName example.org\n")
+    tokens = controlpath.Tokens(
+        host="example.org", port=22, remote_user=getpass.getuser(), original_host="alias"
+    )
+    for template in ("~/.ssh/cm-%r@%h:%p", "%d/.ssh/cm-%C"):
+        theirs = ssh_g("alias", config_file=config, options=[("ControlPath", template)])
+        ours = controlpath.expand(template, tokens)
+        assert ours == theirs["controlpath"]
+        assert not ours.startswith(str(short_tmp))
+
+
 def test_connection_hash_is_sha1_of_local_host_port_user() -> None:
     tokens = controlpath.Tokens(host="h", port=22, remote_user="u", original_host="h")
     assert controlpath.connection_hash(tokens, "me") == hashlib.sha1(b"meh22u").hexdigest()

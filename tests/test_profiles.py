@@ -255,7 +255,8 @@ def test_a_percent_in_home_is_refused_not_passed_to_ssh(
 ) -> None:
     home = short_tmp / "a%dhome"
     home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
+    # The home ssh uses is the passwd entry's (it ignores $HOME): one with a "%" in it.
+    monkeypatch.setattr(controlpath, "passwd_home", lambda: str(home))
     empty = short_tmp / "empty"
     empty.write_text("")
     with pytest.raises(InvalidInput, match="literal '%'"):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from . import trust, validate
 from .errors import InvalidInput
+from .sshconfig import passwd_home
 
 DEFAULT_TEMPLATE = "~/.ssh/cm-%r@%h:%p"
 FALLBACK_NAME = "cm-%C"
@@ -46,9 +47,11 @@ def connection_hash(tokens: Tokens, local_host: str | None = None) -> str:
 
 
 def expand(template: str, tokens: Tokens, *, local_host: str | None = None) -> str:
-    """Expand ``~`` and ``%r %h %p %C %u %L %l %n %d %i %k %%``; unknown tokens are an error."""
+    """Expand ``~`` and ``%r %h %p %C %u %L %l %n %d %i %k %%``; unknown tokens are an error.
+
+    ``~`` and ``%d`` are the passwd entry's home, as ssh has them (it ignores ``$HOME``)."""
     local = local_host if local_host is not None else local_hostname()
-    home = os.path.expanduser("~")
+    home = passwd_home()
     values = {
         "%": "%",
         "C": connection_hash(tokens, local),
@@ -100,7 +103,7 @@ def shortened(path: str, tokens: Tokens, *, local_host: str | None = None) -> st
     name = expand(f"/{FALLBACK_NAME}", tokens, local_host=local_host)[1:]
     for directory in (
         os.path.dirname(path),
-        os.path.expanduser("~/.ssh"),
+        os.path.join(passwd_home(), ".ssh"),
         f"/tmp/hy2fa-{os.getuid()}",  # noqa: S108 - made 0700 by ensure_dir, refused if not ours
     ):
         candidate = os.path.join(directory, name)
