@@ -158,3 +158,22 @@ def test_a_broken_config_file_names_the_setting(tmp_path: Path) -> None:
     )
     assert run.returncode == 2, run
     assert "Hy2faLab.prompt_timeout" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_fifo_as_ssh_config_is_refused_at_once(short_tmp: Path) -> None:
+    fifo = short_tmp / "config.fifo"
+    os.mkfifo(fifo)
+    hy2fa = str(Path(sys.executable).parent / "hy2fa")
+    run = subprocess.run(
+        [hy2fa, "list", "-F", str(fifo)], capture_output=True, text=True, timeout=30, check=False
+    )  # a reader of a FIFO would wait for a writer for ever: the timeout fails the test
+    assert run.returncode == 2, run
+    assert "ssh_config: is not a regular file" in run.stderr
+
+
+def test_ensure_refuses_an_endless_timeout() -> None:
+    from hy2fa_lab import ensure
+
+    for endless in (float("inf"), float("nan")):
+        with pytest.raises(InvalidInput, match="finite"):
+            ensure("saga", timeout=endless)

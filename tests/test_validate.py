@@ -76,3 +76,9 @@ def test_refused_ssh_options(key: str, value: str) -> None:
 
 def test_accepted_ssh_option() -> None:
     assert validate.ssh_option("ServerAliveInterval", "15") == ("ServerAliveInterval", "15")
+
+
+@pytest.mark.parametrize("name", ["ola\u202egnp.exe", "o\u200bla", "\u2066ola"])
+def test_invisible_and_direction_characters_are_refused_in_names(name: str) -> None:
+    with pytest.raises(InvalidInput, match="invisible or direction characters"):
+        validate.user(name)

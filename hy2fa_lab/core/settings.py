@@ -8,6 +8,7 @@ setting is one field here. See docs/architecture.md, "Settings".
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -42,6 +43,15 @@ def _between(low: float, high: float, unit: str) -> Check:
 
 def _optional(check: Check) -> Check:
     return lambda value: None if value is None else check(value)
+
+
+def _config_file(value: Any) -> str:
+    """An ssh config file: a regular file when it exists (a FIFO would block every reader)."""
+    if not isinstance(value, str) or not value:
+        raise InvalidInput("must be a path to a file")
+    if os.path.exists(value) and not os.path.isfile(value):
+        raise InvalidInput(f"is not a regular file: {validate.shown(value)}")
+    return value
 
 
 def _persist(value: Any) -> str:
@@ -92,7 +102,9 @@ class Settings:
     include_ssh_config_hosts: bool = _setting(
         True, "List concrete Host aliases from ~/.ssh/config as clusters."
     )
-    ssh_config: str | None = _setting(None, "ssh client config file (default ~/.ssh/config).")
+    ssh_config: str | None = _setting(
+        None, "ssh client config file (default ~/.ssh/config).", _optional(_config_file)
+    )
     ssh: str = _setting("ssh", "The OpenSSH client to run.")
     askpass: bool = _setting(
         True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 
 from .errors import InvalidInput
 
@@ -107,6 +108,9 @@ def _plain(value: object, what: str) -> str:
         )
     if not _utf8(value):
         raise InvalidInput(f"{what} must be UTF-8 text: {shown(value)}")
+    if any(unicodedata.category(char) == "Cf" for char in value):
+        # Right-to-left overrides and zero-width characters make a name read as another.
+        raise InvalidInput(f"{what} must not contain invisible or direction characters")
     return value
 
 

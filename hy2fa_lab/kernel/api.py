@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import math
 import sys
 import time
 from typing import TextIO
@@ -23,8 +24,12 @@ def _check(cluster: str, user: str | None, persist: str | int | None, timeout: f
         validate.user(user)
     if persist is not None:
         validate.persist(persist)
-    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not timeout > 0:
-        raise InvalidInput("timeout must be a positive number of seconds")
+    if (
+        not isinstance(timeout, (int, float))
+        or isinstance(timeout, bool)
+        or not 0 < timeout < math.inf
+    ):
+        raise InvalidInput("timeout must be a positive, finite number of seconds")
 
 
 def _local_path(cluster: str, user: str | None, control_path: str | None = None) -> str | None:
