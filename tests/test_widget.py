@@ -163,6 +163,7 @@ def test_a_typed_code_is_sent_once_and_left_in_no_widget_state(
     widget = make(backend, view("prompting", prompt=PROMPT))
     # The field's value never goes back to the frontends as it is typed.
     assert widget.password.trait_metadata("value", "echo_update") is False
+    assert widget.password.description == "Code"  # its accessible name (a <label>)
 
     widget.password.set_state({"value": CODE})  # what the frontend's update message does
     assert backend.answers == [(NAME, CODE, 1)]

@@ -209,6 +209,8 @@ class ConnectWidget:
         self.entry.layout.display = None if show_entry else "none"
         self.hostkey.layout.display = None if prompting and kind == "hostkey" else "none"
         self.password.placeholder = "code" if kind in _NUMERIC else "answer"
+        # A label a screen reader reads with the field (ipywidgets makes it a <label>).
+        self.password.description = "Code" if kind in _NUMERIC else "Answer"
         options = list(prompt.get("options", [])) if prompting and prompt else []
         self.options.children = tuple(self._option_button(i, o) for i, o in enumerate(options))
         self.options.layout.display = None if options else "none"
