@@ -25,7 +25,7 @@ from procs import next_prompt, process_alive, ssh_processes
 from test_faults import gone
 from test_server_api import add_prompt_host
 
-from hy2fa_lab.core import mux
+from hy2fa_lab.core import mux, procfs
 from hy2fa_lab.core.errors import NoPrompt, UnknownCluster
 from hy2fa_lab.core.manager import Manager, Settings
 from hy2fa_lab.core.session import MasterSession
@@ -184,9 +184,30 @@ async def test_listeners_hear_every_change_until_they_unsubscribe(
 # ---- refresh ----------------------------------------------------------------------------
 
 
-async def test_refresh_marks_a_master_that_went_away_disconnected_and_keeps_the_live_one(
+async def test_a_master_that_exits_is_noticed_at_once(
     prompt_server: StartServer, client_config: Path
 ) -> None:
+    server = prompt_server(sshserver.totp(SECRET))
+    manager = Manager(settings(client_config, server.port))
+    session = await log_in(manager, ALIAS)
+    heard: list[str] = []
+    manager.subscribe(lambda changed: heard.append(changed.state.value))
+    assert session.master_pid is not None
+    os.kill(session.master_pid, signal.SIGTERM)  # as ControlPersist running out ends it
+    await asyncio.wait_for(session.changed(), 5)  # no refresh, no request: its pidfd tells
+    assert session.state is State.DISCONNECTED and heard == ["disconnected"]
+    assert "exited" in session.message
+    await manager.shutdown()
+
+
+async def test_refresh_marks_a_master_that_went_away_disconnected_and_keeps_the_live_one(
+    prompt_server: StartServer, client_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Where no pidfd tells (another kernel, or a master of another host's server), the
+    # refresh is what looks.
+    monkeypatch.setattr(
+        procfs, "process_exit", lambda pid: asyncio.get_running_loop().create_future()
+    )
     server = prompt_server(sshserver.totp(SECRET))
     manager = Manager(settings(client_config, server.port))
     doomed = await log_in(manager, ALIAS)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import Hy2faError, InvalidInput, NoPrompt
-from .procfs import cmdline, parent_pid
+from .procfs import cmdline, parent_pid, process_exit
 from .prompts import classify, clean
 from .settings import DEFAULTS
 from .types import Prompt, PromptKind
@@ -345,26 +345,3 @@ class AskBridge:
         ask._reply.cancel()
         self._notify(ask, "withdrawn")  # the ssh or its helper exited meanwhile
         return b""
-
-
-def process_exit(pid: int) -> asyncio.Future[None]:
-    """A future done when ``pid`` exits (pidfd where the kernel has it; else never)."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[None] = loop.create_future()
-    try:
-        fd = os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        return future
-
-    def done() -> None:
-        if not future.done():
-            future.set_result(None)
-
-    loop.add_reader(fd, done)
-
-    def cleanup(_: asyncio.Future[None]) -> None:
-        loop.remove_reader(fd)
-        os.close(fd)
-
-    future.add_done_callback(cleanup)
-    return future

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import mux, openssh, validate
+from . import mux, openssh, procfs, validate
 from .errors import Hy2faError, UnknownCluster
 from .session import MasterSession
 from .settings import Settings
@@ -39,6 +39,7 @@ class Manager(Targets):
         self._locks: dict[str, asyncio.Lock] = {}
         self._listeners: list[Listener] = []
         self._discovery: asyncio.Future[list[MasterSession]] | None = None
+        self._watching: dict[int, asyncio.Task[None]] = {}  # master pid -> its watcher
         self.discovery_error: Exception | None = None
 
     # ---- targets ---------------------------------------------------------------
@@ -59,8 +60,31 @@ class Manager(Targets):
         return unsubscribe
 
     def _notify(self, session: MasterSession) -> None:
+        if session.state is State.CONNECTED and session.master_pid is not None:
+            self._watch_master(session, session.master_pid)
         for listener in list(self._listeners):
             listener(session)
+
+    def _watch_master(self, session: MasterSession, pid: int) -> None:
+        """Notice the moment a master exits (ControlPersist ran out, killed, the network gone),
+        from its pidfd: no wait for the next refresh."""
+        if pid in self._watching:
+            return
+        try:
+            exited = procfs.process_exit(pid)
+        except RuntimeError:  # no running event loop: the refresh notices instead
+            return
+
+        async def watch() -> None:
+            try:
+                await exited
+                if session.state is State.CONNECTED and session.master_pid == pid:
+                    await self.check(session)
+            finally:
+                exited.cancel()
+                self._watching.pop(pid, None)
+
+        self._watching[pid] = asyncio.get_running_loop().create_task(watch())
 
     # ---- sessions --------------------------------------------------------------
 
@@ -341,6 +365,8 @@ class Manager(Targets):
         """Cancel logins under way; live masters are left running on purpose."""
         pending = [session for session in self.sessions() if session.pending]
         await asyncio.gather(*(session.cancel() for session in pending))
+        for task in list(self._watching.values()):
+            task.cancel()
 
 
 def _stop_and_wait(path: str, timeout: float = 5.0) -> bool:

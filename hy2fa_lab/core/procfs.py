@@ -1,6 +1,10 @@
-"""Reading other processes of this user from Linux's /proc (elsewhere: nothing is known)."""
+"""Reading other processes of this user from Linux's /proc, and waiting for one to exit
+(pidfd); elsewhere nothing is known."""
 
 from __future__ import annotations
+
+import asyncio
+import os
 
 
 def parent_pid(pid: int) -> int | None:
@@ -20,3 +24,26 @@ def cmdline(pid: int) -> list[str]:
     except OSError:
         return []
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def process_exit(pid: int) -> asyncio.Future[None]:
+    """A future done when ``pid`` exits (pidfd where the kernel has it; else never)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[None] = loop.create_future()
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return future
+
+    def done() -> None:
+        if not future.done():
+            future.set_result(None)
+
+    loop.add_reader(fd, done)
+
+    def cleanup(_: asyncio.Future[None]) -> None:
+        loop.remove_reader(fd)
+        os.close(fd)
+
+    future.add_done_callback(cleanup)
+    return future

@@ -22,8 +22,9 @@ from tornado.ioloop import IOLoop
 
 from ..askpass import SOCKET_ENV
 from ..core import openssh
-from ..core.asks import Ask, AskBridge, process_exit
+from ..core.asks import Ask, AskBridge
 from ..core.manager import Manager
+from ..core.procfs import process_exit
 
 _MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux
 # When to look for the master an answered ssh makes: it appears right after the login, and
