@@ -1,7 +1,17 @@
+import type { ServerConnection } from '@jupyterlab/services';
+
 import { requestAPI } from './request';
 import { IAsk, ICluster, IConnection } from './tokens';
 
-/** The REST calls the model and the views make; a fake replaces it in unit tests. */
+/** `GET hy2fa/asks`. */
+export interface IAsksReply {
+  asks: IAsk[];
+  enabled: boolean;
+  /** Why the askpass bridge is off, in words; null when it is on. */
+  message?: string | null;
+}
+
+/** The REST calls the model makes; a fake replaces it in unit tests. */
 export interface IBackend {
   version(): Promise<string>;
   clusters(): Promise<ICluster[]>;
@@ -13,8 +23,11 @@ export interface IBackend {
     promptId?: number
   ): Promise<IConnection>;
   disconnect(name: string): Promise<IConnection>;
-  /** The questions of kernels' ssh waiting in Lab, and whether the askpass bridge is on. */
-  asks(): Promise<{ asks: IAsk[]; enabled: boolean }>;
+  /**
+   * The questions of kernels' ssh waiting in Lab, whether the askpass bridge is on, and
+   * why not (the server's words; absent from older servers).
+   */
+  asks(): Promise<IAsksReply>;
   answerAsk(id: string, response: string): Promise<void>;
   /** Cancel: the ssh that asks ends. */
   cancelAsk(id: string): Promise<void>;
@@ -30,41 +43,67 @@ const path = (name: string): string =>
 
 const askPath = (id: string): string => `asks/${encodeURIComponent(id)}`;
 
-export const restBackend: IBackend = {
-  async version() {
-    return (await requestAPI<{ version: string }>('version')).version;
-  },
-  async clusters() {
-    return (await requestAPI<{ clusters: ICluster[] }>('clusters')).clusters;
-  },
-  async connections() {
-    return (await requestAPI<{ connections: IConnection[] }>('connections'))
+/** The server extension's REST API, through the application's server connection. */
+export class RestBackend implements IBackend {
+  /**
+   * @param serverSettings The application's (`app.serviceManager.serverSettings`).
+   */
+  constructor(readonly serverSettings: ServerConnection.ISettings) {}
+
+  async version(): Promise<string> {
+    return (await this.request<{ version: string }>('version')).version;
+  }
+
+  async clusters(): Promise<ICluster[]> {
+    return (await this.request<{ clusters: ICluster[] }>('clusters')).clusters;
+  }
+
+  async connections(): Promise<IConnection[]> {
+    return (await this.request<{ connections: IConnection[] }>('connections'))
       .connections;
-  },
-  connect(cluster, user) {
-    return requestAPI<IConnection>(
+  }
+
+  connect(cluster: string, user?: string): Promise<IConnection> {
+    return this.request<IConnection>(
       'connections',
       json(user ? { cluster, user } : { cluster })
     );
-  },
-  answer(name, response, promptId) {
+  }
+
+  answer(
+    name: string,
+    response: string,
+    promptId?: number
+  ): Promise<IConnection> {
     const body: { response: string; prompt_id?: number } = { response };
     if (promptId !== undefined) {
       body.prompt_id = promptId;
     }
-    return requestAPI<IConnection>(`${path(name)}/answer`, json(body));
-  },
-  disconnect(name) {
-    return requestAPI<IConnection>(path(name), { method: 'DELETE' });
-  },
-  async asks() {
-    const data = await requestAPI<{ asks?: IAsk[]; enabled?: boolean }>('asks');
-    return { asks: data?.asks ?? [], enabled: data?.enabled ?? false };
-  },
-  async answerAsk(id, response) {
-    await requestAPI<null>(`${askPath(id)}/answer`, json({ response }));
-  },
-  async cancelAsk(id) {
-    await requestAPI<null>(askPath(id), { method: 'DELETE' });
+    return this.request<IConnection>(`${path(name)}/answer`, json(body));
   }
-};
+
+  disconnect(name: string): Promise<IConnection> {
+    return this.request<IConnection>(path(name), { method: 'DELETE' });
+  }
+
+  async asks(): Promise<IAsksReply> {
+    const data = await this.request<Partial<IAsksReply> | null>('asks');
+    return {
+      asks: data?.asks ?? [],
+      enabled: data?.enabled ?? false,
+      message: typeof data?.message === 'string' ? data.message : null
+    };
+  }
+
+  async answerAsk(id: string, response: string): Promise<void> {
+    await this.request<null>(`${askPath(id)}/answer`, json({ response }));
+  }
+
+  async cancelAsk(id: string): Promise<void> {
+    await this.request<null>(askPath(id), { method: 'DELETE' });
+  }
+
+  private request<T>(endPoint: string, init?: RequestInit): Promise<T> {
+    return requestAPI<T>(endPoint, this.serverSettings, init);
+  }
+}

@@ -2,9 +2,8 @@ import { showErrorMessage } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
 import React, { useRef, useState } from 'react';
 
-import { Hy2faModel } from './model';
 import { AnswerField } from './prompt';
-import { IAsk } from './tokens';
+import { IAsk, IHy2faModel } from './tokens';
 import { askTitle, commandLine, originWords } from './words';
 
 const FINGERPRINT = /(SHA256:[A-Za-z0-9+/=]+|MD5(?::[0-9a-f]{2})+)/;
@@ -70,7 +69,7 @@ export function AskDetails(props: {
 
 interface IAskItemProps {
   ask: IAsk;
-  model: Hy2faModel;
+  model: IHy2faModel;
   trans: TranslationBundle;
 }
 
@@ -159,7 +158,7 @@ function AskItem(props: IAskItemProps): JSX.Element {
 
 /** "Questions from ssh": every waiting ask of a kernel's ssh, above the clusters. */
 export function AsksSection(props: {
-  model: Hy2faModel;
+  model: IHy2faModel;
   trans: TranslationBundle;
 }): JSX.Element | null {
   const { model, trans } = props;

@@ -5,16 +5,44 @@ import type { Message } from '@lumino/messaging';
 import React from 'react';
 
 import { AskDetails } from './asks';
-import { Hy2faModel } from './model';
+import { Progress } from './progress';
 import { AnswerField, PromptForm } from './prompt';
-import { IAsk, IConnection } from './tokens';
+import {
+  IAsk,
+  IConnection,
+  IHy2faModel,
+  PromptKind,
+  WIDGET_CLASS,
+  WIDGET_FOR_PREFIX
+} from './tokens';
 import { askTitle, failureWords } from './words';
 
-/** The dialog's body: the same prompt UI as the sidebar, submitted by the dialog's buttons. */
+/**
+ * Whether the notebook widget of `%hy2fa connect` or `ensure()` shows connection
+ * `name` on this page: then it shows the prompt already, and no dialog pops up. See
+ * {@link WIDGET_CLASS} for the contract with hy2fa_lab/kernel/widget.py.
+ */
+export function notebookWidgetShows(name: string): boolean {
+  const hex = Array.from(new TextEncoder().encode(name))
+    .map(byte => byte.toString(16).padStart(2, '0'))
+    .join('');
+  const node = document.querySelector<HTMLElement>(
+    `.${WIDGET_CLASS}.${WIDGET_FOR_PREFIX}${hex}`
+  );
+  return node !== null && node.offsetParent !== null;
+}
+
+/**
+ * The dialog's body: the same prompt UI as the sidebar, submitted by the dialog's buttons,
+ * and after an answer the login's progress (a Duo push to approve, "Checking…") until
+ * the next prompt, which it shows in turn.
+ */
 class PromptBody extends ReactWidget {
   constructor(
-    private readonly model: Hy2faModel,
+    private readonly model: IHy2faModel,
     private readonly name: string,
+    private readonly label: string,
+    private readonly trans: TranslationBundle,
     private readonly onOption: (response: string, promptId: number) => void
   ) {
     super();
@@ -32,19 +60,38 @@ class PromptBody extends ReactWidget {
     return value;
   }
 
+  isEmpty(): boolean {
+    return (this.inputRef.current?.value ?? '') === '';
+  }
+
+  focusField(): void {
+    this.inputRef.current?.focus();
+  }
+
   render(): JSX.Element {
     return (
       <UseSignal signal={this.model.changed}>
         {() => {
           const connection = this.model.connection(this.name);
-          return connection ? (
-            <PromptForm
-              connection={connection}
-              inDialog
-              inputRef={this.inputRef}
-              onAnswer={this.onOption}
-            />
-          ) : null;
+          return (
+            <>
+              <Progress
+                connection={connection}
+                label={this.label}
+                trans={this.trans}
+              />
+              {connection?.state === 'prompting' && (
+                <PromptForm
+                  connection={connection}
+                  inDialog
+                  inputRef={this.inputRef}
+                  onAnswer={this.onOption}
+                  takeFocus={() => true}
+                  trans={this.trans}
+                />
+              )}
+            </>
+          );
         }}
       </UseSignal>
     );
@@ -53,24 +100,128 @@ class PromptBody extends ReactWidget {
   readonly inputRef = React.createRef<HTMLInputElement>();
 }
 
-interface IOpenDialog {
-  dialog: Dialog<string>;
-  promptId: number;
+/**
+ * The dialog of a login. Submit sends the typed answer and the dialog stays, showing
+ * what ssh does with it (and the next prompt, if one comes). Enter on a button in the
+ * body (a Duo option) is that button's; Submit with an empty field does nothing; a host
+ * key is trusted by a click or a footer button's own Enter, never by an Enter elsewhere.
+ */
+class LoginDialog extends Dialog<string> {
+  constructor(
+    options: Partial<Dialog.IOptions<string>>,
+    private readonly promptBody: PromptBody,
+    private readonly submitIndex: number,
+    private readonly onSubmit: (value: string) => void
+  ) {
+    super(options);
+  }
+
+  handleEvent(event: Event): void {
+    if (event.type === 'focus') {
+      // Something outside took the focus (JupyterLab activating its launcher as it
+      // starts): it goes back to the field that waits now. The dialog's own idea of
+      // where focus belongs is the field it first saw, gone once another prompt came.
+      const target = event.target;
+      const field = this.promptBody.inputRef.current;
+      if (
+        field?.isConnected &&
+        target instanceof Node &&
+        !this.node.contains(target)
+      ) {
+        event.stopPropagation();
+        field.focus();
+        return;
+      }
+    }
+    if (event.type === 'keydown') {
+      const key = (event as KeyboardEvent).key;
+      const active = document.activeElement;
+      const footer =
+        active instanceof HTMLElement &&
+        active.closest('.jp-Dialog-footer') !== null;
+      if (key === 'Enter' && !footer) {
+        if (
+          active instanceof HTMLElement &&
+          this.promptBody.node.contains(active) &&
+          !(active instanceof HTMLInputElement)
+        ) {
+          return; // a button of the body: the browser clicks it
+        }
+        if (this.submitIndex < 0) {
+          event.stopPropagation();
+          event.preventDefault();
+          return; // a host key: not by a stray Enter
+        }
+      }
+    }
+    super.handleEvent(event);
+  }
+
+  resolve(index?: number): void {
+    const chosen = index ?? this.submitIndex;
+    if (this.submitIndex >= 0 && chosen === this.submitIndex) {
+      if (this.promptBody.isEmpty()) {
+        this.promptBody.focusField();
+        return;
+      }
+      this.onSubmit(this.promptBody.getValue()); // the dialog stays: it shows the progress
+      return;
+    }
+    super.resolve(chosen);
+  }
+
+  /** Submit works only while a prompt waits. */
+  setSubmitEnabled(enabled: boolean): void {
+    if (this.submitIndex < 0) {
+      return;
+    }
+    const buttons = this.node.querySelectorAll<HTMLButtonElement>(
+      '.jp-Dialog-footer .jp-Dialog-button'
+    );
+    const submit = buttons[this.submitIndex];
+    if (submit) {
+      submit.disabled = !enabled;
+    }
+  }
 }
+
+interface IOpenDialog {
+  dialog: LoginDialog;
+  /** The prompt it shows (or showed, before its answer). */
+  promptId: number;
+  kind: PromptKind;
+  /** Whether the prompt was answered in this dialog: then it shows what follows. */
+  answered: boolean;
+}
+
+/** What the buttons of a prompt's dialog do (their labels are translated). */
+const NOT_NOW = 'hy2fa-prompt-not-now';
+const CANCEL_LOGIN = 'hy2fa-prompt-cancel-login';
+const SUBMIT_ANSWER = 'hy2fa-prompt-submit';
+const TRUST_KEY = 'hy2fa-prompt-trust';
+const REJECT_KEY = 'hy2fa-prompt-reject';
 
 /**
  * Pops up a JupyterLab dialog whenever a connection starts prompting (a kernel called
- * `ensure()`, another tab clicked Connect), unless the sidebar shows it already. A prompt
- * answered anywhere closes its dialog everywhere.
+ * `ensure()`, another tab clicked Connect), unless the sidebar or a notebook widget shows
+ * it already. A prompt answered anywhere else closes its dialog everywhere.
+ *
+ * A prompt answered in the dialog keeps it open: it shows what ssh does with the answer
+ * ("Approve the request on your phone" after a Duo push, with the seconds and ssh's
+ * lines; "Checking…" after a code) and the next prompt (a wrong code, a second factor),
+ * and closes when the login is over: connected (a notification says so) or failed (one
+ * says why). "Not now" (Escape) closes it; the login goes on in the sidebar.
  */
 export class PromptDialogs {
   constructor(
-    private readonly model: Hy2faModel,
+    private readonly model: IHy2faModel,
     private readonly options: {
       sidebarShows: () => boolean;
-      widgetShows: (name: string) => boolean;
+      /** Whether a notebook widget shows that connection (default: {@link notebookWidgetShows}). */
+      widgetShows?: (name: string) => boolean;
       enabled: () => boolean;
       label: (cluster: string) => string;
+      trans: TranslationBundle;
     }
   ) {
     model.changed.connect(this.update, this);
@@ -84,14 +235,8 @@ export class PromptDialogs {
   }
 
   private update(): void {
-    for (const [name, open] of this.open) {
-      const connection = this.model.connection(name);
-      if (
-        connection?.state !== 'prompting' ||
-        connection.prompt?.id !== open.promptId
-      ) {
-        this.close(name);
-      }
+    for (const [name, open] of [...this.open]) {
+      this.follow(name, open);
     }
     for (const connection of this.model.prompting()) {
       const prompt = connection.prompt!;
@@ -103,7 +248,7 @@ export class PromptDialogs {
       if (
         this.options.enabled() &&
         !this.options.sidebarShows() &&
-        !this.options.widgetShows(connection.name)
+        !(this.options.widgetShows ?? notebookWidgetShows)(connection.name)
       ) {
         this.launch(connection);
       }
@@ -113,7 +258,48 @@ export class PromptDialogs {
     }
   }
 
-  /** A login started from a dialog that fails says so, even with the sidebar closed. */
+  /** Keep an open dialog with its login, or close it. */
+  private follow(name: string, open: IOpenDialog): void {
+    const connection = this.model.connection(name);
+    const state = connection?.state;
+    if (state === 'prompting' && connection?.prompt) {
+      const prompt = connection.prompt;
+      open.dialog.setSubmitEnabled(true);
+      if (prompt.id === open.promptId) {
+        return;
+      }
+      // The next question of a login answered here: the same dialog asks it, unless a
+      // host key's question (other buttons) comes or goes.
+      if (
+        open.answered &&
+        prompt.kind !== 'hostkey' &&
+        open.kind !== 'hostkey'
+      ) {
+        open.promptId = prompt.id;
+        open.answered = false;
+        this.shown.set(name, prompt.id);
+        return;
+      }
+      this.close(name);
+      return;
+    }
+    if (open.answered && (state === 'verifying' || state === 'starting')) {
+      open.dialog.setSubmitEnabled(false);
+      return; // it shows the progress
+    }
+    if (open.answered && state === 'connected' && connection) {
+      Notification.success(
+        this.options.trans.__(
+          'Connected to %1',
+          this.options.label(connection.cluster)
+        ),
+        { autoClose: 5000 }
+      );
+    }
+    this.close(name); // answered elsewhere, connected, failed, cancelled
+  }
+
+  /** A login answered in a dialog that fails says so, even with the sidebar closed. */
   private notifyFailures(connection: IConnection): void {
     const key = `${connection.state}:${connection.updated ?? connection.message}`;
     if (connection.state !== 'failed' || !this.asked.has(connection.name)) {
@@ -124,53 +310,98 @@ export class PromptDialogs {
     }
     this.reported.set(connection.name, key);
     this.asked.delete(connection.name);
-    Notification.error(failureWords(connection), { autoClose: 8000 });
+    Notification.error(failureWords(connection, this.options.trans), {
+      autoClose: 8000
+    });
   }
 
   private launch(connection: IConnection): void {
+    const { trans } = this.options;
     const name = connection.name;
     const prompt = connection.prompt!;
     const hostkey = prompt.kind === 'hostkey';
-    const body = new PromptBody(this.model, name, (response, promptId) => {
+    const label = this.options.label(connection.cluster);
+    const answer = (response: string, promptId: number): void => {
+      const open = this.open.get(name);
+      if (open) {
+        open.answered = true;
+      }
       this.send(name, response, promptId);
-      this.close(name);
+    };
+    const body = new PromptBody(this.model, name, label, trans, answer);
+    const notNow = Dialog.cancelButton({
+      label: trans.__('Not now'),
+      caption: trans.__('Close this dialog: the login waits in the sidebar'),
+      actions: [NOT_NOW]
     });
-    const dialog = new Dialog<string>({
-      title: `Log in to ${this.options.label(connection.cluster)}`,
+    const buttons = hostkey
+      ? [
+          notNow,
+          Dialog.warnButton({
+            label: trans.__('Reject'),
+            actions: [REJECT_KEY]
+          }),
+          Dialog.okButton({ label: trans.__('Trust'), actions: [TRUST_KEY] })
+        ]
+      : [
+          notNow,
+          Dialog.warnButton({
+            label: trans.__('Cancel login'),
+            actions: [CANCEL_LOGIN]
+          }),
+          Dialog.okButton({
+            label: trans.__('Submit'),
+            actions: [SUBMIT_ANSWER]
+          })
+        ];
+    const title = trans.__('Log in to %1', label);
+    const dialog: LoginDialog = new LoginDialog(
+      {
+        title,
+        body,
+        buttons,
+        // A host key is trusted by a click, never by a stray Enter: focus goes to its text.
+        focusNodeSelector: hostkey ? '.jp-hy2fa-prompt-text' : 'input',
+        hasClose: true
+      },
       body,
-      buttons: hostkey
-        ? [
-            Dialog.cancelButton({ label: 'Not now' }),
-            Dialog.warnButton({ label: 'Reject' }),
-            Dialog.okButton({ label: 'Trust' })
-          ]
-        : [
-            Dialog.cancelButton({ label: 'Not now' }),
-            Dialog.warnButton({ label: 'Cancel login' }),
-            Dialog.okButton({ label: 'Submit' })
-          ],
-      focusNodeSelector: 'input',
-      hasClose: true
-    });
+      hostkey ? -1 : buttons.length - 1,
+      value => {
+        const open = this.open.get(name);
+        if (open) {
+          answer(value, open.promptId);
+        }
+      }
+    );
     dialog.addClass('jp-hy2fa-prompt-dialog');
-    this.open.set(name, { dialog, promptId: prompt.id });
+    dialog.node.dataset.hy2faConnection = name;
+    dialog.node.setAttribute('aria-label', title);
+    this.open.set(name, {
+      dialog,
+      promptId: prompt.id,
+      kind: prompt.kind,
+      answered: false
+    });
     dialog
       .launch()
       .then(result => {
-        this.open.delete(name);
-        const label = result.button.label;
-        if (label === 'Submit' && result.value) {
-          this.send(name, result.value, prompt.id);
-        } else if (label === 'Trust') {
+        if (this.open.get(name)?.dialog === dialog) {
+          this.open.delete(name);
+        }
+        const actions = result.button.actions;
+        if (actions.includes(TRUST_KEY)) {
           this.send(name, 'yes', prompt.id);
-        } else if (label === 'Reject') {
+        } else if (actions.includes(REJECT_KEY)) {
           this.send(name, 'no', prompt.id);
-        } else if (label === 'Cancel login') {
+        } else if (actions.includes(CANCEL_LOGIN)) {
           this.model.disconnect(name).catch(() => undefined);
         }
       })
       .catch(() => {
-        this.open.delete(name); // closed because the prompt was answered elsewhere
+        // closed because the login moved on without it
+        if (this.open.get(name)?.dialog === dialog) {
+          this.open.delete(name);
+        }
       });
   }
 
@@ -320,7 +551,7 @@ const REFUSE = 'hy2fa-ask-refuse';
  */
 export class AskDialogs {
   constructor(
-    private readonly model: Hy2faModel,
+    private readonly model: IHy2faModel,
     private readonly options: {
       enabled: () => boolean;
       trans: TranslationBundle;

@@ -1,35 +1,89 @@
+import type { Event } from '@jupyterlab/services';
+import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import type { IBackend } from './api';
-import { ApiError } from './errors';
+import type { IAsksReply, IBackend } from './api';
+import { ApiError, isUnsupported } from './errors';
 import {
+  ASK_EVENT_SCHEMA,
+  ConnectionState,
+  EVENT_SCHEMA,
   IAsk,
   IAskEvent,
   ICluster,
   IConnection,
-  IConnectionEvent
+  IConnectionChange,
+  IHy2faModel,
+  ServerStatus
 } from './tokens';
 
-/** Whether the server extension is there and speaks our version. */
-export type ServerStatus =
-  'unknown' | 'ok' | 'missing' | 'mismatch' | 'unreachable';
+export type { ServerStatus };
 
-export const PENDING_STATES = ['starting', 'prompting', 'verifying'];
+/** A login is under way in these states. */
+export const PENDING_STATES: readonly ConnectionState[] = [
+  'starting',
+  'prompting',
+  'verifying'
+];
+
+/** A master runs (or its socket is there) in these states. */
+export const LIVE_STATES: readonly ConnectionState[] = [
+  'connected',
+  'unresponsive'
+];
+
+/** A master that was live and is in one of these states went away. */
+export const GONE_STATES: readonly ConnectionState[] = [
+  'disconnected',
+  'failed'
+];
+
+/**
+ * The server's message for a master stopped on request (`DELETE hy2fa/connections/<name>`,
+ * from any tab or kernel): such a disconnect was asked for, not lost.
+ */
+const ASKED_DISCONNECT = 'Disconnected';
 
 /** How many settled ask ids are remembered, so that a late reply cannot bring one back. */
 const GONE_LIMIT = 500;
 
+/** The poll's interval unless told otherwise: 10 s. */
+const DEFAULT_POLL_INTERVAL = 10 * 1000;
+
+/** The longest the poll waits when the server keeps failing (it backs off): 5 min. */
+const MAX_POLL_INTERVAL = 300 * 1000;
+
 /**
- * The state of every cluster and connection, from the server's events and from polls.
+ * The state of every cluster and connection, from the server's events and from a poll
+ * the model owns.
  *
  * Events are applied at once; a poll replaces everything with the server's view, so a
- * missed event is repaired on the next poll.
+ * missed event is repaired on the next poll. Disposing of the model stops the poll and
+ * stops listening to the events.
  */
-export class Hy2faModel {
-  constructor(
-    private readonly backend: IBackend,
-    readonly frontendVersion: string
-  ) {}
+export class Hy2faModel implements IHy2faModel {
+  constructor(options: Hy2faModel.IOptions) {
+    this._backend = options.backend;
+    this.frontendVersion = options.frontendVersion;
+    this._events = options.events ?? null;
+    this._events?.connect(this._onEvent, this);
+    this._eventsLive = options.eventsLive ?? null;
+    this._eventsLive?.connect(this._onEventsLive, this);
+    this._poll = new Poll({
+      factory: () => this.refresh(),
+      frequency: {
+        interval: options.pollInterval ?? DEFAULT_POLL_INTERVAL,
+        backoff: true,
+        max: MAX_POLL_INTERVAL
+      },
+      name: 'hy2fa-lab:connections',
+      standby: 'when-hidden',
+      auto: options.autoStart ?? true
+    });
+  }
+
+  /** The version of this frontend; the server extension's must be the same. */
+  readonly frontendVersion: string;
 
   /** Anything changed: clusters, connections, the server's status or the asks. */
   get changed(): ISignal<this, void> {
@@ -39,6 +93,56 @@ export class Hy2faModel {
   /** The waiting asks changed (one came, one went). `changed` fires too. */
   get asksChanged(): ISignal<this, void> {
     return this._asksChanged;
+  }
+
+  /** A connection's state changed, or a connection was seen for the first time. */
+  get stateChanged(): ISignal<this, IConnectionChange> {
+    return this._stateChanged;
+  }
+
+  /** A live master went away without this person asking. */
+  get connectionLost(): ISignal<this, IConnection> {
+    return this._connectionLost;
+  }
+
+  /** Connections lost without the person asking, until they reconnect or it is forgotten. */
+  get lost(): IConnection[] {
+    return [...this._lost]
+      .map(name => this._connections.get(name))
+      .filter((c): c is IConnection => c !== undefined);
+  }
+
+  /** Stop counting `name` as lost. */
+  forgetLost(name: string): void {
+    if (this._lost.delete(name)) {
+      this._changed.emit();
+    }
+  }
+
+  /** Why no master can be made with the server's ssh, once a connect said so; else null. */
+  get unsupported(): string | null {
+    return this._unsupported;
+  }
+
+  /** Why the askpass bridge is off, in the server's words; null when it is on or unknown. */
+  get asksMessage(): string | null {
+    return this._asksMessage;
+  }
+
+  get isDisposed(): boolean {
+    return this._isDisposed;
+  }
+
+  /** How often the poll asks the server, in milliseconds (it backs off on failures). */
+  get pollInterval(): number {
+    return this._poll.frequency.interval;
+  }
+
+  set pollInterval(interval: number) {
+    if (this._isDisposed) {
+      return;
+    }
+    this._poll.frequency = { ...this._poll.frequency, interval };
   }
 
   /** Questions of ssh processes that kernels started, waiting for a person; oldest first. */
@@ -97,9 +201,23 @@ export class Hy2faModel {
     return this.connections.filter(c => c.state === 'prompting' && c.prompt);
   }
 
+  /** Stop the poll, stop listening to the server's events, disconnect every listener. */
+  dispose(): void {
+    if (this._isDisposed) {
+      return;
+    }
+    this._isDisposed = true;
+    this._poll.dispose();
+    this._events?.disconnect(this._onEvent, this);
+    this._events = null;
+    this._eventsLive?.disconnect(this._onEventsLive, this);
+    this._eventsLive = null;
+    Signal.clearData(this);
+  }
+
   async checkVersion(): Promise<ServerStatus> {
     try {
-      this._serverVersion = await this.backend.version();
+      this._serverVersion = await this._backend.version();
       this._serverStatus =
         this._serverVersion === this.frontendVersion ? 'ok' : 'mismatch';
     } catch (error) {
@@ -109,7 +227,13 @@ export class Hy2faModel {
     return this._serverStatus;
   }
 
-  /** Replace the view with the server's (the fallback poll and after every action). */
+  /**
+   * Replace the view with the server's (the poll, and after every action).
+   *
+   * A view that an event or a reply brought while the request was on its way is newer
+   * than the reply, unless the reply's own version is larger: it is kept. A reply older
+   * than one already applied (two refreshes overlapping) is dropped.
+   */
   async refresh(): Promise<void> {
     if (this._serverStatus === 'unknown' || this._serverStatus === 'missing') {
       const status = await this.checkVersion();
@@ -118,13 +242,18 @@ export class Hy2faModel {
       }
     }
     const asks = this.refreshAsks();
+    const seq = ++this._refreshRequested;
+    const mark = this._applied;
     try {
       const [clusters, connections] = await Promise.all([
-        this.backend.clusters(),
-        this.backend.connections()
+        this._backend.clusters(),
+        this._backend.connections()
       ]);
-      this._clusters = clusters;
-      this._connections = new Map(connections.map(c => [c.name, c]));
+      if (seq > this._refreshApplied && !this._isDisposed) {
+        this._refreshApplied = seq;
+        this._clusters = clusters;
+        this.replaceConnections(connections, mark);
+      }
       if (this._serverStatus === 'unreachable') {
         this._serverStatus =
           this._serverVersion === this.frontendVersion ? 'ok' : 'mismatch';
@@ -142,9 +271,9 @@ export class Hy2faModel {
    */
   async refreshAsks(): Promise<void> {
     const seq = ++this._asksRequested;
-    let reply: { asks: IAsk[]; enabled: boolean };
+    let reply: IAsksReply;
     try {
-      reply = await this.backend.asks();
+      reply = await this._backend.asks();
     } catch (error) {
       if (
         seq > this._asksApplied &&
@@ -154,6 +283,7 @@ export class Hy2faModel {
         // A server without the bridge's routes.
         this._asksApplied = seq;
         this._asksEnabled = false;
+        this._asksMessage = null;
         this.setAsks([]);
       }
       return; // unreachable: keep what is known until the server answers again
@@ -163,27 +293,39 @@ export class Hy2faModel {
     }
     this._asksApplied = seq;
     this._asksEnabled = reply.enabled;
+    this._asksMessage = reply.enabled ? null : (reply.message ?? null);
     this.setAsks(reply.asks.filter(ask => !this._gone.has(ask.id)));
   }
 
   /**
-   * Apply a `ask/v1` event: a new ask is fetched (the event lacks its command line and
-   * process), any other action means the ask is gone.
+   * Apply an `ask/v1` event: an `asked` one carries the whole ask (as `GET hy2fa/asks`
+   * lists it), any other action means the ask is gone.
    */
-  async applyAskEvent(event: IAskEvent): Promise<void> {
-    if (event.action === 'asked') {
-      if (!this._gone.has(event.id)) {
-        await this.refreshAsks();
-      }
+  applyAskEvent(event: IAskEvent): void {
+    const { action, ...ask } = event;
+    if (action !== 'asked') {
+      this.forgetAsk(ask.id);
       return;
     }
-    this.forgetAsk(event.id);
+    if (this._gone.has(ask.id)) {
+      return; // a replay of an ask settled already
+    }
+    // Newer than any reply still on its way: those are dropped when they come.
+    this._asksApplied = ++this._asksRequested;
+    this._asksEnabled = true;
+    this._asksMessage = null;
+    const known = this._asks.has(ask.id);
+    this._asks.set(ask.id, ask);
+    if (!known) {
+      this._asksChanged.emit();
+      this._changed.emit();
+    }
   }
 
   /** Send `response` to the ssh that asks; it is not kept. */
   async answerAsk(id: string, response: string): Promise<void> {
     try {
-      await this.backend.answerAsk(id, response);
+      await this._backend.answerAsk(id, response);
     } catch (error) {
       this.forgetIfSettled(id, error);
       throw error;
@@ -194,12 +336,169 @@ export class Hy2faModel {
   /** Cancel an ask: the ssh that asks ends. */
   async cancelAsk(id: string): Promise<void> {
     try {
-      await this.backend.cancelAsk(id);
+      await this._backend.cancelAsk(id);
     } catch (error) {
       this.forgetIfSettled(id, error);
       throw error;
     }
     this.forgetAsk(id);
+  }
+
+  /**
+   * Apply a `connection/v1` event: its data is the connection as the REST API shows it,
+   * kept unless a newer view arrived first.
+   */
+  applyEvent(connection: IConnection): void {
+    const known = this._connections.get(connection.name);
+    if (isOlder(connection.version, known?.version)) {
+      return; // a reply that already told more arrived first
+    }
+    this.put(connection);
+    for (const cluster of this._clusters) {
+      if (cluster.name === connection.cluster && !cluster.connection) {
+        cluster.connection = connection.name;
+      }
+    }
+    this._changed.emit();
+    this.emitChange(known, connection);
+  }
+
+  /**
+   * Start a login (or join the one under way). Where the server's ssh cannot make a
+   * master (501 `unsupported`), `unsupported` says why from then on, and the call fails.
+   */
+  async connect(cluster: string, user?: string): Promise<IConnection> {
+    try {
+      return await this.apply(this._backend.connect(cluster, user));
+    } catch (error) {
+      if (isUnsupported(error) && this._unsupported !== error.message) {
+        this._unsupported = error.message;
+        this._changed.emit();
+      }
+      throw error;
+    }
+  }
+
+  async answer(
+    name: string,
+    response: string,
+    promptId?: number
+  ): Promise<IConnection> {
+    return this.apply(this._backend.answer(name, response, promptId));
+  }
+
+  /** Stop a master or cancel a login: asked for, so it is not counted as lost. */
+  async disconnect(name: string): Promise<IConnection> {
+    this._leaving.add(name);
+    try {
+      return await this.apply(this._backend.disconnect(name));
+    } finally {
+      // Its reply came after the state changed on the server: nothing later is this one.
+      this._leaving.delete(name);
+    }
+  }
+
+  /**
+   * An event from the server's stream. jupyter_server sends `{schema_id, ...data}`: all
+   * but `schema_id` is the event's data.
+   */
+  private _onEvent(_: unknown, emission: Event.Emission): void {
+    const { schema_id, ...data } = emission;
+    if (schema_id === EVENT_SCHEMA) {
+      this.applyEvent(data as unknown as IConnection);
+    } else if (schema_id === ASK_EVENT_SCHEMA) {
+      this.applyAskEvent(data as unknown as IAskEvent);
+    }
+  }
+
+  /** The event stream is live (again): what changed before reached nobody, so ask. */
+  private _onEventsLive(): void {
+    if (!this._isDisposed) {
+      void this.refresh();
+    }
+  }
+
+  private async apply(call: Promise<IConnection>): Promise<IConnection> {
+    const connection = await call;
+    const known = this._connections.get(connection.name);
+    // An event may already have moved it further on (the reply was computed before it):
+    // keep the newer view.
+    const newer = !isOlder(connection.version, known?.version);
+    if (newer) {
+      this.put(connection);
+    }
+    this._changed.emit();
+    if (newer) {
+      this.emitChange(known, connection);
+    }
+    return connection;
+  }
+
+  private put(connection: IConnection): void {
+    this._connections.set(connection.name, connection);
+    this._appliedAt.set(connection.name, ++this._applied);
+  }
+
+  /**
+   * Take a poll's connections. `mark` is how many views were applied when it was asked
+   * for: one applied since (an event, a reply) is kept unless the poll's is newer.
+   */
+  private replaceConnections(connections: IConnection[], mark: number): void {
+    const before = this._connections;
+    const next = new Map(connections.map(c => [c.name, c]));
+    for (const [name, known] of before) {
+      if ((this._appliedAt.get(name) ?? 0) <= mark) {
+        continue; // known before the poll asked: the poll's view is newer
+      }
+      const polled = next.get(name);
+      if (!polled || isOlder(polled.version, known.version)) {
+        next.set(name, known);
+      }
+    }
+    this._connections = next;
+    for (const name of next.keys()) {
+      if (next.get(name) !== before.get(name)) {
+        this._appliedAt.set(name, ++this._applied);
+      }
+    }
+    for (const [name, connection] of next) {
+      this.emitChange(before.get(name), connection);
+    }
+  }
+
+  /**
+   * Say that a connection's state changed, and whether a live master went away without
+   * the person asking (lost), or a lost one came back.
+   */
+  private emitChange(
+    before: IConnection | undefined,
+    after: IConnection
+  ): void {
+    const previous = before?.state ?? null;
+    if (previous === after.state) {
+      return;
+    }
+    const name = after.name;
+    let lost = false;
+    if (GONE_STATES.includes(after.state)) {
+      const asked =
+        this._leaving.has(name) || after.message === ASKED_DISCONNECT;
+      lost = previous !== null && LIVE_STATES.includes(previous) && !asked;
+      if (lost) {
+        this._lost.add(name);
+      }
+    } else {
+      this._lost.delete(name);
+    }
+    if (after.state === 'starting' && this._unsupported !== null) {
+      // A login began (a kernel, another tab): masters can be made after all.
+      this._unsupported = null;
+      this._changed.emit();
+    }
+    this._stateChanged.emit({ connection: after, previous });
+    if (lost) {
+      this._connectionLost.emit(after);
+    }
   }
 
   /** 404 (gone) and 409 (answered elsewhere): the ask waits no more. */
@@ -232,81 +531,22 @@ export class Hy2faModel {
     }
   }
 
-  /** Apply a `connection/v1` event from the server's event stream. */
-  applyEvent(event: IConnectionEvent): void {
-    const known = this._connections.get(event.name);
-    if (isOlder(event.version, known?.version)) {
-      return; // a reply that already told more arrived first
-    }
-    const prompt =
-      event.state === 'prompting' && event.prompt_kind && event.prompt_text
-        ? {
-            id: event.prompt_id ?? 0,
-            kind: event.prompt_kind,
-            text: event.prompt_text,
-            options: event.prompt_options ?? [],
-            secret: event.prompt_secret ?? true
-          }
-        : null;
-    const updated: IConnection = {
-      ...(known ?? {
-        name: event.name,
-        cluster: event.cluster,
-        since: null,
-        persist: ''
-      }),
-      state: event.state,
-      prompt,
-      reason: event.reason ?? null,
-      message: event.message ?? '',
-      control_path: event.control_path ?? known?.control_path ?? '',
-      master_pid: event.master_pid ?? null,
-      updated: event.updated ?? known?.updated ?? null,
-      version: event.version ?? known?.version
-    };
-    if (event.state === 'connected' && !known?.since) {
-      updated.since = new Date().toISOString();
-    }
-    if (event.state !== 'connected') {
-      updated.since = null;
-    }
-    this._connections.set(event.name, updated);
-    for (const cluster of this._clusters) {
-      if (cluster.name === event.cluster && !cluster.connection) {
-        cluster.connection = event.name;
-      }
-    }
-    this._changed.emit();
-  }
-
-  async connect(cluster: string, user?: string): Promise<IConnection> {
-    return this.apply(this.backend.connect(cluster, user));
-  }
-
-  async answer(
-    name: string,
-    response: string,
-    promptId?: number
-  ): Promise<IConnection> {
-    return this.apply(this.backend.answer(name, response, promptId));
-  }
-
-  async disconnect(name: string): Promise<IConnection> {
-    return this.apply(this.backend.disconnect(name));
-  }
-
-  private async apply(call: Promise<IConnection>): Promise<IConnection> {
-    const connection = await call;
-    const known = this._connections.get(connection.name);
-    // An event may already have moved it further on (the reply was computed before it):
-    // keep the newer view.
-    if (!isOlder(connection.version, known?.version)) {
-      this._connections.set(connection.name, connection);
-    }
-    this._changed.emit();
-    return connection;
-  }
-
+  private readonly _backend: IBackend;
+  private readonly _poll: Poll;
+  private _events: ISignal<unknown, Event.Emission> | null;
+  private _eventsLive: ISignal<unknown, void> | null;
+  private _stateChanged = new Signal<this, IConnectionChange>(this);
+  private _connectionLost = new Signal<this, IConnection>(this);
+  private _lost = new Set<string>();
+  private _leaving = new Set<string>();
+  private _unsupported: string | null = null;
+  private _asksMessage: string | null = null;
+  private _refreshRequested = 0;
+  private _refreshApplied = 0;
+  /** How many views were applied; `_appliedAt` says when each connection's last was. */
+  private _applied = 0;
+  private _appliedAt = new Map<string, number>();
+  private _isDisposed = false;
   private _changed = new Signal<this, void>(this);
   private _asksChanged = new Signal<this, void>(this);
   private _asks = new Map<string, IAsk>();
@@ -318,6 +558,32 @@ export class Hy2faModel {
   private _connections = new Map<string, IConnection>();
   private _serverStatus: ServerStatus = 'unknown';
   private _serverVersion: string | null = null;
+}
+
+export namespace Hy2faModel {
+  /** What a model is made of. */
+  export interface IOptions {
+    /** The REST API (`RestBackend`, or a fake in tests). */
+    backend: IBackend;
+    /** This frontend's version (`FRONTEND_VERSION`). */
+    frontendVersion: string;
+    /**
+     * The server's event stream (`app.serviceManager.events.stream`). Without it only
+     * the poll brings changes.
+     */
+    events?: ISignal<unknown, Event.Emission>;
+    /**
+     * Emits whenever the event stream's subscription is live (at first, and after it
+     * reconnects): the model then asks the server again, so that a change made before
+     * the subscription was live (and never heard as an event) is not missed until the
+     * next poll. See `EventStreamWatch`.
+     */
+    eventsLive?: ISignal<unknown, void>;
+    /** How often the poll asks the server, in milliseconds (default 10 s). */
+    pollInterval?: number;
+    /** Whether the poll starts at once (default true). Off, only `refresh()` asks. */
+    autoStart?: boolean;
+  }
 }
 
 function statusOf(error: unknown): ServerStatus {

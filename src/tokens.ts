@@ -1,3 +1,53 @@
+import { Token } from '@lumino/coreutils';
+import type { IDisposable } from '@lumino/disposable';
+import type { ISignal } from '@lumino/signaling';
+
+/**
+ * Where a connection is in its life (the server's `State`, hy2fa_lab/core/types.py).
+ */
+export type ConnectionState =
+  | 'idle'
+  | 'starting'
+  | 'prompting'
+  | 'verifying'
+  | 'connected'
+  | 'failed'
+  | 'disconnected'
+  | 'unresponsive';
+
+/**
+ * The state of a cluster's row: a connection's, or `error` when the cluster cannot be
+ * resolved (its `error` says why).
+ */
+export type ClusterState = ConnectionState | 'error';
+
+/** What ssh asks for (the server's `PromptKind`). */
+export type PromptKind =
+  'otp' | 'password' | 'passphrase' | 'duo' | 'hostkey' | 'other';
+
+/** Why a connection failed (the server's `Reason`). */
+export type FailureReason =
+  | 'auth_failed'
+  | 'hostkey_changed'
+  | 'hostkey_rejected'
+  | 'unreachable'
+  | 'timeout'
+  | 'cancelled'
+  | 'ssh_missing'
+  | 'unsafe_socket'
+  | 'error';
+
+/**
+ * Where a cluster comes from (the server's `ClusterProfile.source`): the built-in table,
+ * the person's Jupyter config (`c.Hy2faLab.clusters`), a `Host` alias of their
+ * `~/.ssh/config`, or a plain host name.
+ */
+export type ClusterSource = 'builtin' | 'config' | 'ssh_config' | 'host';
+
+/** Whether the server extension is there and speaks our version. */
+export type ServerStatus =
+  'unknown' | 'ok' | 'missing' | 'mismatch' | 'unreachable';
+
 /** What the server says about one cluster (`GET hy2fa/clusters`). */
 export interface ICluster {
   name: string;
@@ -9,64 +59,93 @@ export interface ICluster {
   persist?: string | null;
   asks?: string;
   docs?: string;
-  source: string;
-  state: string;
+  /** Where it comes from; a newer server may name a source this frontend does not know. */
+  source: ClusterSource | string;
+  state: ClusterState;
   control_path?: string;
   master_pid?: number | null;
   connection?: string;
-  demo_code?: string;
   /** Why the socket is not usable (a master that does not answer, another user's socket). */
   message?: string;
   error?: { message: string; reason: string };
 }
 
-/** A question ssh is waiting on, in the cluster's own words. */
-export interface IPrompt {
-  id: number;
-  kind: 'otp' | 'password' | 'passphrase' | 'duo' | 'hostkey' | 'other';
+/**
+ * A question ssh is waiting on, in its own words (`Prompt.to_json()`,
+ * hy2fa_lab/core/types.py).
+ */
+export interface IAskPrompt {
+  kind: PromptKind;
   text: string;
+  /** Menu options (Duo), answered by their number. */
   options: string[];
+  /** Whether the answer is a secret (a password field). */
   secret: boolean;
 }
 
-/** One connection (`GET hy2fa/connections`). */
+/** A connection's question: an ask's, numbered; an answer names the prompt it answers. */
+export interface IPrompt extends IAskPrompt {
+  id: number;
+  /** When the login stops waiting for an answer (ISO 8601, the server's clock). */
+  expires?: string | null;
+  /**
+   * The `user@host` the question is for, from OpenSSH's `(user@host)` prefix: through a
+   * ProxyJump bastion the jump host asks first, then the cluster. Null when ssh did not say.
+   */
+  host?: string | null;
+}
+
+/** What ssh does with an answer, while the state is `verifying`. */
+export interface IVerifying {
+  /** When the answer went to ssh (ISO 8601). */
+  since: string | null;
+  /** The Duo option chosen ("Duo Push to XXX-XXX-1234"); null for a typed code. */
+  choice: string | null;
+  /** Every line ssh printed since, verbatim ("Pushed a login request to your device..."). */
+  lines: string[];
+}
+
+/**
+ * One connection (`MasterSession.to_json()`, hy2fa_lab/core/session.py): what
+ * `GET hy2fa/connections` lists, what the connection calls reply, and the data of a
+ * `hy2fa_lab/connection/v1` event.
+ */
 export interface IConnection {
+  /** The cluster, or `user@cluster`. */
   name: string;
   cluster: string;
-  host?: string;
-  user?: string;
-  port?: number;
-  state: string;
+  host: string;
+  user: string;
+  port: number;
+  state: ConnectionState;
+  /** The question ssh waits on; only while `prompting`. */
   prompt: IPrompt | null;
-  reason: string | null;
+  /** What ssh does with the answer; only while `verifying` (absent from older servers). */
+  verifying?: IVerifying | null;
+  reason: FailureReason | null;
   message: string;
   control_path: string;
   master_pid: number | null;
+  /** When the master came up (ISO 8601). */
   since: string | null;
   persist: string;
-  updated?: string | null;
+  /** When the state last changed (ISO 8601). */
+  updated: string | null;
   /** Grows with every change: of two views, the larger one is newer. */
-  version?: number;
+  version: number;
 }
 
-/** The data of a `hy2fa_lab/connection/v1` event. */
-export interface IConnectionEvent {
-  name: string;
-  cluster: string;
-  state: string;
-  prompt_id?: number;
-  prompt_kind?: IPrompt['kind'] | null;
-  prompt_text?: string | null;
-  prompt_options?: string[];
-  prompt_secret?: boolean;
-  reason?: string | null;
-  message?: string;
-  control_path?: string;
-  master_pid?: number | null;
-  updated?: string | null;
-  version?: number;
+/** A connection's state changed, as this frontend saw it (an event or a poll). */
+export interface IConnectionChange {
+  /** The connection as it is now. */
+  connection: IConnection;
+  /** Its state before; null when this frontend had not seen it yet. */
+  previous: ConnectionState | null;
 }
 
+/**
+ * The schema of the connection events; their data is an {@link IConnection}.
+ */
 export const EVENT_SCHEMA =
   'https://events.hy2fa-lab.org/hy2fa_lab/connection/v1';
 
@@ -79,11 +158,11 @@ export interface IAskOrigin {
 
 /**
  * A question of an ssh that a kernel started (through `hy2fa-askpass`), waiting for a
- * person (`GET hy2fa/asks`).
+ * person (`Ask.to_json()`, hy2fa_lab/core/asks.py; `GET hy2fa/asks`).
  */
 export interface IAsk {
   id: string;
-  prompt: Omit<IPrompt, 'id'>;
+  prompt: IAskPrompt;
   host: string | null;
   /** The argv of the ssh that asks (never a secret). */
   command: string[];
@@ -92,21 +171,37 @@ export interface IAsk {
   since: number;
 }
 
+/** What happened to an ask. */
 export type AskAction =
   'asked' | 'answered' | 'cancelled' | 'expired' | 'withdrawn';
 
-/** The data of a `hy2fa_lab/ask/v1` event. */
-export interface IAskEvent {
-  id: string;
+/** The data of a `hy2fa_lab/ask/v1` event: the ask as `GET hy2fa/asks` lists it, and what happened. */
+export interface IAskEvent extends IAsk {
   action: AskAction;
-  prompt_kind?: IPrompt['kind'] | null;
-  prompt_text?: string | null;
-  host?: string | null;
-  kernel_id?: string | null;
-  notebook?: string | null;
 }
 
+/**
+ * The schema of the ask events; their data is an {@link IAskEvent}.
+ */
 export const ASK_EVENT_SCHEMA = 'https://events.hy2fa-lab.org/hy2fa_lab/ask/v1';
+
+/**
+ * The DOM class of the notebook widget of `%hy2fa connect` and `ensure()`
+ * (hy2fa_lab/kernel/widget.py adds it to the widget's box).
+ *
+ * The widget ↔ dialog contract: while a widget with this class and the class
+ * `WIDGET_FOR_PREFIX + <hex of the UTF-8 bytes of the connection name>` is shown on the
+ * page, the Lab dialog stays away from that connection's prompt (the widget shows it
+ * already). Both names are shared with the Python side: change them there too.
+ */
+export const WIDGET_CLASS = 'hy2fa-widget';
+
+/**
+ * The prefix of the DOM class that names the connection a notebook widget shows:
+ * `hy2fa-for-` and the hex of the name's UTF-8 bytes (`hy2fa-for-73616761` for `saga`),
+ * as hy2fa_lab/kernel/widget.py writes it. See {@link WIDGET_CLASS}.
+ */
+export const WIDGET_FOR_PREFIX = 'hy2fa-for-';
 
 /** Widget id of the sidebar; `shell.activateById` opens it. */
 export const SIDEBAR_ID = 'hy2fa-sidebar';
@@ -116,3 +211,78 @@ export namespace CommandIDs {
   export const disconnect = 'hy2fa:disconnect';
   export const openSidebar = 'hy2fa:open-sidebar';
 }
+
+/**
+ * The 2FA connections as this frontend knows them: clusters, connections, the questions
+ * of kernels' ssh, and the calls that change them. Kept current from the server's
+ * events and a poll.
+ */
+export interface IHy2faModel extends IDisposable {
+  /** Anything changed: clusters, connections, the server's status or the asks. */
+  readonly changed: ISignal<IHy2faModel, void>;
+  /** The waiting asks changed (one came, one went). `changed` fires too. */
+  readonly asksChanged: ISignal<IHy2faModel, void>;
+  /** A connection's state changed, or a connection was seen for the first time. */
+  readonly stateChanged: ISignal<IHy2faModel, IConnectionChange>;
+  /**
+   * A live master went away without this person asking (ControlPersist ran out, it was
+   * killed, the network dropped): connected, and now disconnected or failed.
+   */
+  readonly connectionLost: ISignal<IHy2faModel, IConnection>;
+
+  /** The version of this frontend; the server extension's must be the same. */
+  readonly frontendVersion: string;
+  readonly serverStatus: ServerStatus;
+  readonly serverVersion: string | null;
+
+  readonly clusters: ICluster[];
+  readonly connections: IConnection[];
+  /** Live masters. */
+  readonly liveCount: number;
+  connection(name: string): IConnection | undefined;
+  /** The connection shown in a cluster's row (its own name, or the one the server named). */
+  connectionFor(cluster: ICluster): IConnection | undefined;
+  /** Connections waiting for an answer. */
+  prompting(): IConnection[];
+  /** Connections lost without the person asking, until they reconnect or it is forgotten. */
+  readonly lost: IConnection[];
+  /** Stop counting `name` as lost (the person saw it and let it be). */
+  forgetLost(name: string): void;
+  /**
+   * Why no master can be made with the server's ssh (Windows' OpenSSH, too old a
+   * version), in the server's words, once a connect said so (501 `unsupported`); else null.
+   */
+  readonly unsupported: string | null;
+
+  /** Questions of ssh processes that kernels started, waiting for a person; oldest first. */
+  readonly asks: IAsk[];
+  /** Whether the server's askpass bridge is on (kernels' ssh asks in Lab). */
+  readonly asksEnabled: boolean;
+  /** Why the askpass bridge is off, in the server's words; null when it is on or unknown. */
+  readonly asksMessage: string | null;
+  ask(id: string): IAsk | undefined;
+
+  /** Replace the view with the server's. */
+  refresh(): Promise<void>;
+  /** Start a login (or join the one under way). */
+  connect(cluster: string, user?: string): Promise<IConnection>;
+  /** Answer a connection's prompt; the response is not kept. */
+  answer(
+    name: string,
+    response: string,
+    promptId?: number
+  ): Promise<IConnection>;
+  disconnect(name: string): Promise<IConnection>;
+  /** Answer a kernel's ssh; the response is not kept. */
+  answerAsk(id: string, response: string): Promise<void>;
+  /** Cancel an ask: the ssh that asks ends. */
+  cancelAsk(id: string): Promise<void>;
+}
+
+/**
+ * The 2FA connections model, for other extensions (an HSP frontend, say) to require.
+ */
+export const IHy2faModel = new Token<IHy2faModel>(
+  'hy2fa-lab:IHy2faModel',
+  'The 2FA SSH ControlMaster connections of this Jupyter server: their state, their prompts, the questions of kernels’ ssh, and the calls to connect, answer and disconnect.'
+);

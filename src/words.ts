@@ -1,51 +1,82 @@
 import type { TranslationBundle } from '@jupyterlab/translation';
 
-import { IAsk, ICluster, IConnection } from './tokens';
+import {
+  ConnectionState,
+  FailureReason,
+  IAsk,
+  ICluster,
+  IConnection
+} from './tokens';
 
 /** The state word a row shows. */
-export function stateWord(state: string): string {
+export function stateWord(
+  state: ConnectionState,
+  trans: TranslationBundle
+): string {
   switch (state) {
     case 'idle':
-      return 'Not connected';
+      return trans.__('Not connected');
     case 'starting':
-      return 'Starting…';
+      return trans.__('Starting…');
     case 'prompting':
-      return 'Waiting for you';
+      return trans.__('Waiting for you');
     case 'verifying':
-      return 'Checking…';
+      return trans.__('Checking…');
     case 'connected':
-      return 'Connected';
+      return trans.__('Connected');
     case 'failed':
-      return 'Failed';
+      return trans.__('Failed');
     case 'disconnected':
-      return 'Disconnected';
+      return trans.__('Disconnected');
     case 'unresponsive':
-      return 'Not responding';
+      return trans.__('Not responding');
     default:
-      return state;
+      return state; // a state of a newer server
+  }
+}
+
+/** Why a connection failed, in words; `host` is where it was going. */
+function reasonWords(
+  reason: FailureReason,
+  host: string,
+  trans: TranslationBundle
+): string {
+  switch (reason) {
+    case 'auth_failed':
+      return trans.__('Login refused: the code or password was not accepted');
+    case 'hostkey_changed':
+      return trans.__('Host key changed for %1: not connecting', host);
+    case 'hostkey_rejected':
+      return trans.__('Host key rejected');
+    case 'unreachable':
+      return trans.__('Cannot reach %1', host);
+    case 'timeout':
+      return trans.__('Nobody answered in time');
+    case 'cancelled':
+      return trans.__('Cancelled');
+    case 'ssh_missing':
+      return trans.__(
+        'The OpenSSH client (ssh) is not installed where Jupyter runs'
+      );
+    case 'unsafe_socket':
+      return trans.__('Refusing to use the control socket');
+    case 'error':
+      return trans.__('ssh failed');
+    default:
+      return trans.__('Failed'); // a reason of a newer server
   }
 }
 
 /** A failure in words: what went wrong, then ssh's own detail. */
 export function failureWords(
   connection: IConnection,
+  trans: TranslationBundle,
   cluster?: ICluster
 ): string {
-  const host = cluster?.hostname ?? connection.host ?? connection.cluster;
-  const lead: Record<string, string> = {
-    auth_failed: 'Login refused: the code or password was not accepted',
-    hostkey_changed: `Host key changed for ${host}: not connecting`,
-    hostkey_rejected: 'Host key rejected',
-    unreachable: `Cannot reach ${host}`,
-    timeout: 'Nobody answered in time',
-    cancelled: 'Cancelled',
-    ssh_missing: 'The OpenSSH client (ssh) is not installed where Jupyter runs',
-    unsafe_socket: 'Refusing to use the control socket',
-    error: 'ssh failed'
-  };
-  const first = lead[connection.reason ?? 'error'] ?? 'Failed';
+  const host = cluster?.hostname ?? (connection.host || connection.cluster);
+  const first = reasonWords(connection.reason ?? 'error', host, trans);
   // The server's message repeats what and where ("Cannot reach h: ..."): keep ssh's part.
-  const detail = (connection.message ?? '')
+  const detail = (connection.message || '')
     .trim()
     .replace(
       /^(Login refused by|Cannot reach|Host key changed for) [^:]+: /,
@@ -54,12 +85,13 @@ export function failureWords(
   if (!detail || detail === first) {
     return first;
   }
-  return `${first}. ${detail}`;
+  return trans.__('%1. %2', first, detail);
 }
 
 /** "3 min", "2 h 5 min": how long a master has been up. */
 export function duration(
   sinceIso: string | null,
+  trans: TranslationBundle,
   now: number = Date.now()
 ): string {
   if (!sinceIso) {
@@ -67,35 +99,38 @@ export function duration(
   }
   const seconds = Math.max(0, Math.round((now - Date.parse(sinceIso)) / 1000));
   if (seconds < 60) {
-    return 'less than a minute';
+    return trans.__('less than a minute');
   }
   const minutes = Math.floor(seconds / 60);
   if (minutes < 60) {
-    return `${minutes} min`;
+    return trans.__('%1 min', minutes);
   }
   const hours = Math.floor(minutes / 60);
-  return `${hours} h ${minutes % 60} min`;
+  return trans.__('%1 h %2 min', hours, minutes % 60);
 }
 
 /** ControlPersist in words: "3600s" → "1 h", "yes" → "until stopped". */
-export function persistWords(persist: string | null | undefined): string {
+export function persistWords(
+  persist: string | null | undefined,
+  trans: TranslationBundle
+): string {
   if (!persist) {
     return '';
   }
   if (persist === 'yes') {
-    return 'until stopped';
+    return trans.__('until stopped');
   }
   const seconds = parseInt(persist, 10);
   if (Number.isNaN(seconds)) {
     return persist;
   }
   if (seconds % 3600 === 0) {
-    return `${seconds / 3600} h`;
+    return trans.__('%1 h', seconds / 3600);
   }
   if (seconds % 60 === 0) {
-    return `${seconds / 60} min`;
+    return trans.__('%1 min', seconds / 60);
   }
-  return `${seconds} s`;
+  return trans.__('%1 s', seconds);
 }
 
 const SHELL_SAFE = /^[\w@%+=:,./~-]+$/;
@@ -140,4 +175,141 @@ export function originWords(ask: IAsk, trans: TranslationBundle): string {
     return trans.__('from kernel %1', origin.kernel_id.slice(0, 8));
   }
   return trans.__('from process %1', origin.pid);
+}
+
+/** Whole seconds from `sinceIso` to `now` (never below 0); null without a time. */
+export function secondsSince(
+  sinceIso: string | null | undefined,
+  now: number = Date.now()
+): number | null {
+  const since = sinceIso ? Date.parse(sinceIso) : NaN;
+  if (Number.isNaN(since)) {
+    return null;
+  }
+  return Math.max(0, Math.floor((now - since) / 1000));
+}
+
+/**
+ * Whole seconds from `now` until `untilIso` (never below 0); null without a time. The
+ * time is the server's clock: `fromIso` (when the wait began, same clock) caps the result
+ * at the whole wait, so a browser clock that is behind never shows more than that.
+ */
+export function secondsUntil(
+  untilIso: string | null | undefined,
+  now: number = Date.now(),
+  fromIso?: string | null
+): number | null {
+  const until = untilIso ? Date.parse(untilIso) : NaN;
+  if (Number.isNaN(until)) {
+    return null;
+  }
+  let left = Math.max(0, Math.ceil((until - now) / 1000));
+  const from = fromIso ? Date.parse(fromIso) : NaN;
+  if (!Number.isNaN(from) && until >= from) {
+    left = Math.min(left, Math.ceil((until - from) / 1000));
+  }
+  return left;
+}
+
+/** "7 s", "1 min 5 s", "1 h 2 min": a short wait, to the second. */
+export function secondsWords(
+  seconds: number,
+  trans: TranslationBundle
+): string {
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) {
+    return trans.__('%1 s', s);
+  }
+  if (s < 3600) {
+    return s % 60 === 0
+      ? trans.__('%1 min', s / 60)
+      : trans.__('%1 min %2 s', Math.floor(s / 60), s % 60);
+  }
+  return trans.__('%1 h %2 min', Math.floor(s / 3600), Math.floor(s / 60) % 60);
+}
+
+/** Whether a Duo option sends a push to the phone ("Duo Push to XXX-XXX-1234"). */
+export function isPush(choice: string | null | undefined): boolean {
+  return !!choice && /\bpush\b/i.test(choice);
+}
+
+/** Whether a Duo option calls the phone ("Phone call to XXX-XXX-1234"). */
+function isCall(choice: string): boolean {
+  return /\bcall\b/i.test(choice);
+}
+
+/**
+ * What the person waits for while a login is under way and nobody is asked: "Connecting
+ * to saga.sigma2.no…" while ssh starts; while ssh works on an answer, "Approve the
+ * request on your phone" after a Duo push, else "Checking…".
+ */
+export function progressWords(
+  connection: IConnection,
+  trans: TranslationBundle
+): string {
+  if (connection.state === 'starting') {
+    const host = connection.host || connection.cluster;
+    return trans.__('Connecting to %1…', host);
+  }
+  const choice = connection.verifying?.choice ?? null;
+  if (choice && isPush(choice)) {
+    return trans.__('Approve the request on your phone');
+  }
+  if (choice && isCall(choice)) {
+    return trans.__('Answer the call on your phone');
+  }
+  if (choice) {
+    return trans.__('Waiting for “%1”…', choice);
+  }
+  return trans.__('Checking…');
+}
+
+/** Since when the person waits: the answer's time while verifying, else the state's. */
+export function progressSince(connection: IConnection): string | null {
+  if (connection.state === 'verifying' && connection.verifying?.since) {
+    return connection.verifying.since;
+  }
+  return connection.updated;
+}
+
+/** "for hopper@bastion": which host a prompt is for (through a bastion, the jump host first). */
+export function promptHostWords(
+  host: string | null | undefined,
+  trans: TranslationBundle
+): string {
+  return host ? trans.__('for %1', host) : '';
+}
+
+/** The notification of a master that went away: "Saga disconnected: <the server's why>". */
+export function lostWords(
+  connection: IConnection,
+  label: string,
+  trans: TranslationBundle
+): string {
+  const why = (connection.message || '').trim();
+  if (connection.state === 'failed') {
+    return trans.__(
+      '%1 disconnected: %2',
+      label,
+      failureWords(connection, trans)
+    );
+  }
+  return why
+    ? trans.__('%1 disconnected: %2', label, why)
+    : trans.__('%1 disconnected', label);
+}
+
+/**
+ * The first line of a menu prompt, its title ("Duo two-factor login for ola"), without
+ * OpenSSH's "(user@host) " prefix, which the prompt's host line shows already.
+ */
+export function menuTitle(text: string, host?: string | null): string {
+  const first =
+    text
+      .split('\n')
+      .map(line => line.trim())
+      .find(line => line.length > 0) ?? '';
+  return host && first.startsWith(`(${host}) `)
+    ? first.slice(host.length + 3)
+    : first;
 }

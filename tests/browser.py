@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 try:  # tests/ may or may not be a package
     from .sshd_fixture import free_port
@@ -149,3 +151,53 @@ def set_theme(page: Page, theme: str) -> None:
     light = "false" if "Dark" in theme else "true"
     page.wait_for_selector(f'body[data-jp-theme-light="{light}"]', state="attached", timeout=30_000)
     page.wait_for_timeout(500)
+
+
+def open_lab_in(page: Page, lab: Lab, workspace: str) -> None:
+    """Lab in a workspace of its own, reset: no layout left by another test. Returns once
+    Lab has focused its launcher, as it does when it has started: a test's keys go where
+    the test puts the focus, not to the launcher a moment later."""
+    page.goto(f"{lab.url}/lab/workspaces/{workspace}?reset&token={lab.token}")
+    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=90_000)
+    page.wait_for_selector('[data-id="hy2fa-sidebar"]', timeout=30_000)
+    # A Lab that does not focus its launcher: nothing to wait for.
+    with contextlib.suppress(PlaywrightTimeoutError):
+        page.wait_for_function(
+            "() => document.activeElement?.closest('.jp-Launcher') != null", timeout=10_000
+        )
+
+
+def add_prompt_host(lab: Lab, alias: str, port: int, user: str, extra: str = "") -> None:
+    """A ``Host`` block for a scripted server on 127.0.0.1 (keyboard-interactive only)."""
+    lab.add_host(
+        f"Host {alias}\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n"
+        f"  UserKnownHostsFile {lab.dir}/known_hosts\n  StrictHostKeyChecking no\n"
+        f"  PreferredAuthentications keyboard-interactive\n{extra}"
+    )
+
+
+def wait_for_state(lab: Lab, name: str, states: tuple[str, ...], timeout: float = 20) -> Any:
+    """The server's view of connection ``name`` once it is in one of ``states``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        view = lab.api("GET", f"/hy2fa/connections/{name}")
+        if view["state"] in states or time.monotonic() > deadline:
+            assert view["state"] in states, view
+            return view
+        time.sleep(0.1)
+
+
+def shot_of(locator: Any, test: str, name: str) -> Path:
+    """A screenshot of one element (a row, the sidebar, a dialog)."""
+    directory = ARTIFACTS / re.sub(r"[^\w.-]", "_", test)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.png"
+    locator.screenshot(path=str(path))
+    return path
+
+
+def seconds(locator: Any) -> int:
+    """The whole seconds a ticking element (``data-seconds``) shows now."""
+    value = locator.get_attribute("data-seconds")
+    assert value is not None, "no data-seconds"
+    return int(value)

@@ -1,10 +1,19 @@
+import type { Event } from '@jupyterlab/services';
+import { Signal } from '@lumino/signaling';
+
 import type { IBackend } from '../api';
 import { ApiError } from '../errors';
 import { Hy2faModel } from '../model';
-import { IAsk, IAskEvent, ICluster, IConnection } from '../tokens';
-import type { TranslationBundle } from '@jupyterlab/translation';
+import {
+  ASK_EVENT_SCHEMA,
+  IAsk,
+  IAskEvent,
+  ICluster,
+  IConnection
+} from '../tokens';
 import { FRONTEND_VERSION } from '../version';
 import { askTitle, commandLine, originWords } from '../words';
+import { quietModel, trans } from './helpers';
 
 const HOSTKEY_TEXT =
   "The authenticity of host '[127.0.0.1]:2222 ([127.0.0.1]:2222)' can't be established.\n" +
@@ -98,14 +107,10 @@ class FakeBackend implements IBackend {
   }
 }
 
+/** An `ask/v1` event: the ask as `GET hy2fa/asks` lists it, and what happened. */
 const event = (id: string, action: IAskEvent['action']): IAskEvent => ({
-  id,
   action,
-  prompt_kind: 'otp',
-  prompt_text: '(ola@saga.sigma2.no) Verification code: ',
-  host: 'saga.sigma2.no',
-  kernel_id: 'k-1',
-  notebook: 'Analysis.ipynb'
+  ...ask(id)
 });
 
 const ids = (model: Hy2faModel): string[] => model.asks.map(a => a.id);
@@ -117,7 +122,7 @@ describe('Hy2faModel asks', () => {
       ask('2-b', { since: 2000 }),
       ask('1-a', { since: 1000 })
     ];
-    const model = new Hy2faModel(backend, FRONTEND_VERSION);
+    const model = quietModel(backend);
     let asksChanged = 0;
     let changed = 0;
     model.asksChanged.connect(() => asksChanged++);
@@ -140,13 +145,18 @@ describe('Hy2faModel asks', () => {
     expect(asksChanged).toBe(2);
   });
 
-  it('fetches on an `asked` event and drops the ask on any other action', async () => {
+  it('takes the ask from an `asked` event and drops it on any other action', async () => {
     const backend = new FakeBackend();
-    const model = new Hy2faModel(backend, FRONTEND_VERSION);
-    backend.waiting = [ask('1-a')];
-    await model.applyAskEvent(event('1-a', 'asked'));
-    expect(backend.calls).toEqual(['GET asks']);
-    expect(model.ask('1-a')?.command).toEqual(ask('1-a').command);
+    const model = quietModel(backend);
+    let asksChanged = 0;
+    model.asksChanged.connect(() => asksChanged++);
+    model.applyAskEvent(event('1-a', 'asked'));
+    expect(backend.calls).toEqual([]); // the event says it all
+    expect(model.ask('1-a')).toEqual(ask('1-a'));
+    expect(model.asksEnabled).toBe(true);
+    expect(asksChanged).toBe(1);
+    model.applyAskEvent(event('1-a', 'asked')); // a replay: nothing new
+    expect(asksChanged).toBe(1);
 
     for (const action of [
       'answered',
@@ -155,50 +165,86 @@ describe('Hy2faModel asks', () => {
       'withdrawn'
     ] as const) {
       const id = `x-${action}`;
-      backend.waiting = [ask(id)];
-      await model.applyAskEvent(event(id, 'asked'));
+      model.applyAskEvent(event(id, 'asked'));
       expect(ids(model)).toContain(id);
-      backend.waiting = [];
-      await model.applyAskEvent(event(id, action));
+      model.applyAskEvent(event(id, action));
       expect(ids(model)).not.toContain(id);
     }
+    expect(backend.calls).toEqual([]);
   });
 
-  it('never brings back an ask settled while a fetch was on its way', async () => {
+  it('hears ask events on the server stream', () => {
     const backend = new FakeBackend();
-    const model = new Hy2faModel(backend, FRONTEND_VERSION);
+    const events = new Signal<unknown, Event.Emission>({});
+    const model = quietModel(backend, { events });
+    const emit = (data: IAskEvent): void =>
+      events.emit({
+        schema_id: ASK_EVENT_SCHEMA,
+        ...data
+      } as unknown as Event.Emission);
+    emit(event('1-a', 'asked'));
+    expect(model.ask('1-a')?.command).toEqual(ask('1-a').command);
+    expect(model.ask('1-a')?.origin.notebook).toBe('Analysis.ipynb');
+    expect(model.ask('1-a')).not.toHaveProperty('action');
+    emit(event('1-a', 'answered'));
+    expect(ids(model)).toEqual([]);
+    model.dispose();
+    emit(event('2-b', 'asked'));
+    expect(ids(model)).toEqual([]);
+  });
+
+  it('never brings back an ask settled while a poll was on its way', async () => {
+    const backend = new FakeBackend();
+    const model = quietModel(backend);
     backend.waiting = [ask('1-a')];
     backend.held = [];
-    const fetching = model.applyAskEvent(event('1-a', 'asked'));
+    const polling = model.refreshAsks();
+    model.applyAskEvent(event('1-a', 'asked'));
     // Answered in another tab before the reply (which still lists it) arrives.
-    await model.applyAskEvent(event('1-a', 'answered'));
+    model.applyAskEvent(event('1-a', 'answered'));
     backend.held[0].resolve({ asks: [], enabled: true });
-    await fetching;
+    await polling;
     expect(ids(model)).toEqual([]);
-    // Nor does a later `asked` replay for the same id fetch it again.
-    await model.applyAskEvent(event('1-a', 'asked'));
-    expect(backend.calls).toEqual(['GET asks']);
+    // Nor does a later `asked` replay for the same id, or a later poll that lists it.
+    model.applyAskEvent(event('1-a', 'asked'));
+    expect(ids(model)).toEqual([]);
+    backend.held = null;
+    await model.refreshAsks();
+    expect(ids(model)).toEqual([]);
   });
 
-  it('drops a reply older than one already applied', async () => {
+  it('drops a reply older than an event already applied', async () => {
     const backend = new FakeBackend();
-    const model = new Hy2faModel(backend, FRONTEND_VERSION);
+    const model = quietModel(backend);
     backend.held = [];
     backend.waiting = [];
     const poll = model.refreshAsks(); // a poll, sent before the ask came
-    backend.waiting = [ask('1-a')];
-    const onEvent = model.applyAskEvent(event('1-a', 'asked'));
-    backend.held[1].resolve({ asks: [], enabled: true });
-    await onEvent;
+    model.applyAskEvent(event('1-a', 'asked'));
     expect(ids(model)).toEqual(['1-a']);
     backend.held[0].resolve({ asks: [], enabled: true });
     await poll;
     expect(ids(model)).toEqual(['1-a']); // the older, empty reply changed nothing
   });
 
+  it('drops a reply older than one already applied', async () => {
+    const backend = new FakeBackend();
+    const model = quietModel(backend);
+    backend.held = [];
+    backend.waiting = [];
+    const first = model.refreshAsks(); // sent before the ask came
+    backend.waiting = [ask('1-a')];
+    const second = model.refreshAsks();
+    backend.held[1].resolve({ asks: [], enabled: true });
+    await second;
+    expect(ids(model)).toEqual(['1-a']);
+    backend.held[0].resolve({ asks: [], enabled: true });
+    await first;
+    expect(ids(model)).toEqual(['1-a']);
+  });
+
   it('passes an answer through without keeping it, and forgets the ask', async () => {
     const backend = new FakeBackend();
-    const model = new Hy2faModel(backend, FRONTEND_VERSION);
+    const model = quietModel(backend);
     backend.waiting = [ask('1-a'), ask('2-b', { since: 2000 })];
     await model.refreshAsks();
     let asksChanged = 0;
@@ -216,7 +262,7 @@ describe('Hy2faModel asks', () => {
 
   it('cancels with DELETE and forgets the ask', async () => {
     const backend = new FakeBackend();
-    const model = new Hy2faModel(backend, FRONTEND_VERSION);
+    const model = quietModel(backend);
     backend.waiting = [ask('1-a')];
     await model.refreshAsks();
     await model.cancelAsk('1-a');
@@ -226,7 +272,7 @@ describe('Hy2faModel asks', () => {
 
   it('forgets an ask that is gone or answered elsewhere, keeps one whose answer was refused', async () => {
     const backend = new FakeBackend();
-    const model = new Hy2faModel(backend, FRONTEND_VERSION);
+    const model = quietModel(backend);
     backend.waiting = [ask('1-a'), ask('2-b'), ask('3-c')];
     await model.refreshAsks();
 
@@ -245,7 +291,7 @@ describe('Hy2faModel asks', () => {
 
   it('keeps the asks while the server is unreachable; a server without the bridge has none', async () => {
     const backend = new FakeBackend();
-    const model = new Hy2faModel(backend, FRONTEND_VERSION);
+    const model = quietModel(backend);
     backend.waiting = [ask('1-a')];
     await model.refreshAsks();
     backend.asksError = new TypeError('Failed to fetch');
@@ -265,13 +311,6 @@ describe('Hy2faModel asks', () => {
 });
 
 describe('ask words', () => {
-  // As JupyterLab's null translator does: %1, %2 are the arguments.
-  const format = (text: string, args: unknown[]): string =>
-    text.replace(/%(\d+)/g, (_, n) => String(args[Number(n) - 1]));
-  const trans = {
-    __: (text: string, ...args: unknown[]) => format(text, args)
-  } as unknown as TranslationBundle;
-
   it('shows the command line as a shell would', () => {
     expect(commandLine(ask('1').command)).toBe(
       'ssh -o ControlPath=/tmp/x.sock saga squeue'

@@ -1,0 +1,42 @@
+import type { TranslationBundle } from '@jupyterlab/translation';
+
+import type { IBackend } from '../api';
+import { Hy2faModel } from '../model';
+import { FRONTEND_VERSION } from '../version';
+
+/** As JupyterLab's null translator does: the English text, with %1, %2 the arguments. */
+export const trans = {
+  __: (text: string, ...args: unknown[]) =>
+    text.replace(/%(\d+)/g, (_, n) => String(args[Number(n) - 1])),
+  _n: (singular: string, plural: string, n: number, ...args: unknown[]) =>
+    (n === 1 ? singular : plural).replace(/%(\d+)/g, (_, i) =>
+      String([n, ...args][Number(i) - 1])
+    )
+} as unknown as TranslationBundle;
+
+/** A model whose poll does not run: the test calls `refresh()` when it wants. */
+export function quietModel(
+  backend: IBackend,
+  options: Partial<Hy2faModel.IOptions> = {}
+): Hy2faModel {
+  return new Hy2faModel({
+    backend,
+    frontendVersion: FRONTEND_VERSION,
+    autoStart: false,
+    ...options
+  });
+}
+
+export const sleep = (ms: number): Promise<void> =>
+  new Promise(resolve => setTimeout(resolve, ms));
+
+/** Wait until `done()` holds, for at most `ms`. */
+export async function waitFor(done: () => boolean, ms = 2000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > until) {
+      throw new Error('timed out');
+    }
+    await sleep(5);
+  }
+}

@@ -1,0 +1,123 @@
+import { JupyterFrontEnd } from '@jupyterlab/application';
+import {
+  Dialog,
+  ICommandPalette,
+  InputDialog,
+  showDialog
+} from '@jupyterlab/apputils';
+import type { TranslationBundle } from '@jupyterlab/translation';
+import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
+
+import { isUnsupported } from './errors';
+import { CommandIDs, IHy2faModel } from './tokens';
+
+/** What the commands act on. */
+export interface ICommandContext {
+  model: IHy2faModel;
+  trans: TranslationBundle;
+  /** Open the sidebar. */
+  openSidebar: () => void;
+  /** Whether a prompt pops up in a dialog (else the sidebar opens to show it). */
+  dialogs: () => boolean;
+}
+
+/** Add the commands: show the sidebar, connect, disconnect. */
+export function addCommands(
+  app: JupyterFrontEnd,
+  context: ICommandContext
+): void {
+  const { trans } = context;
+  app.commands.addCommand(CommandIDs.openSidebar, {
+    label: trans.__('Show 2FA Connections'),
+    execute: () => context.openSidebar()
+  });
+  app.commands.addCommand(CommandIDs.connect, {
+    label: trans.__('Connect to a 2FA Cluster…'),
+    execute: args => connect(context, args)
+  });
+  app.commands.addCommand(CommandIDs.disconnect, {
+    label: trans.__('Disconnect a 2FA Cluster…'),
+    execute: args => disconnect(context, args)
+  });
+}
+
+/** Put the commands in the palette, under "2FA Connections". */
+export function addToPalette(
+  palette: ICommandPalette,
+  trans: TranslationBundle
+): void {
+  const category = trans.__('2FA Connections');
+  for (const command of [
+    CommandIDs.connect,
+    CommandIDs.disconnect,
+    CommandIDs.openSidebar
+  ]) {
+    palette.addItem({ command, category });
+  }
+}
+
+/**
+ * `hy2fa:connect`: log in to `args.cluster`, or to a cluster picked from a list. The
+ * prompt shows in a dialog, or in the sidebar when dialogs are off.
+ */
+async function connect(
+  context: ICommandContext,
+  args: ReadonlyPartialJSONObject
+): Promise<void> {
+  const { model, trans } = context;
+  let cluster = args.cluster as string | undefined;
+  if (!cluster) {
+    await model.refresh();
+    const result = await InputDialog.getItem({
+      title: trans.__('Connect to which cluster?'),
+      items: model.clusters.map(c => c.name)
+    });
+    if (!result.button.accept || !result.value) {
+      return;
+    }
+    cluster = result.value;
+  }
+  if (!context.dialogs()) {
+    context.openSidebar();
+  }
+  try {
+    await model.connect(cluster);
+  } catch (error) {
+    if (!isUnsupported(error)) {
+      throw error;
+    }
+    context.openSidebar(); // its banner says why no master can be made here
+  }
+}
+
+/** `hy2fa:disconnect`: stop `args.name`, or a connection picked from the open ones. */
+async function disconnect(
+  context: ICommandContext,
+  args: ReadonlyPartialJSONObject
+): Promise<void> {
+  const { model, trans } = context;
+  let name = args.name as string | undefined;
+  if (!name) {
+    await model.refresh();
+    const live = model.connections
+      .filter(c => c.state !== 'failed' && c.state !== 'disconnected')
+      .map(c => c.name);
+    if (live.length === 0) {
+      await showDialog({
+        title: trans.__('2FA connections'),
+        body: trans.__('No 2FA connection is open.'),
+        buttons: [Dialog.okButton()] // labelled by Lab's own translation
+      });
+      return;
+    }
+    const result = await InputDialog.getItem({
+      title: trans.__('Disconnect which connection?'),
+      items: live
+    });
+    if (!result.button.accept || !result.value) {
+      return;
+    }
+    name = result.value;
+  }
+  await model.disconnect(name);
+}
