@@ -143,7 +143,7 @@ def _run(argv: Sequence[str]) -> subprocess.CompletedProcess[bytes]:
 
 
 def open_master(lab: Lab) -> int:
-    """Start ``ssh -M -fN`` as the product does (§4) and return the pid the socket reports."""
+    """Start ``ssh -M -fN`` as the product does; return the pid the socket reports."""
     argv = [
         "ssh", *lab.options(),
         "-M", "-S", str(lab.sock), "-o", "ControlPersist=60", "-fN",
