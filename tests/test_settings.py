@@ -169,6 +169,9 @@ def test_a_fifo_as_ssh_config_is_refused_at_once(short_tmp: Path) -> None:
     )  # a reader of a FIFO would wait for a writer for ever: the timeout fails the test
     assert run.returncode == 2, run
     assert "ssh_config: is not a regular file" in run.stderr
+    assert Settings(ssh_config="/dev/null").ssh_config == "/dev/null"  # as ssh -F /dev/null
+    with pytest.raises(InvalidInput, match="not a regular file"):
+        Settings(ssh_config=str(short_tmp))
 
 
 def test_ensure_refuses_an_endless_timeout() -> None:

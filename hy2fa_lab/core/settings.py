@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -46,10 +47,15 @@ def _optional(check: Check) -> Check:
 
 
 def _config_file(value: Any) -> str:
-    """An ssh config file: a regular file when it exists (a FIFO would block every reader)."""
+    """An ssh config file, or ``/dev/null`` (ssh -F /dev/null); not a FIFO, which would block
+    every reader, nor a directory or socket."""
     if not isinstance(value, str) or not value:
         raise InvalidInput("must be a path to a file")
-    if os.path.exists(value) and not os.path.isfile(value):
+    try:
+        mode = os.stat(value).st_mode
+    except OSError:
+        return value  # missing: ssh says so when it reads it
+    if stat.S_ISFIFO(mode) or stat.S_ISDIR(mode) or stat.S_ISSOCK(mode):
         raise InvalidInput(f"is not a regular file: {validate.shown(value)}")
     return value
 
