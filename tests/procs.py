@@ -58,3 +58,11 @@ async def next_prompt(session: MasterSession, after: int, timeout: float = 20) -
         return session.prompt
 
     return await asyncio.wait_for(wait(), timeout)
+
+
+async def answer_and_next(session: MasterSession, response: str, timeout: float = 20) -> Any:
+    """Answer the prompt up now and wait for the next one. The id is taken before answering:
+    ssh may ask again before ``answer`` returns, and a later id would miss that prompt."""
+    asked = session.prompt_id
+    await session.answer(response)
+    return await next_prompt(session, asked, timeout)

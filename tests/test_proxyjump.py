@@ -13,7 +13,7 @@ from typing import Any
 import pyotp
 import pytest
 from helpers import SECRET, code
-from procs import next_prompt, ssh_processes
+from procs import answer_and_next, next_prompt, ssh_processes
 from test_server_api import answer, call, wait_for
 
 from hy2fa_lab.core.manager import Manager, Settings
@@ -84,12 +84,10 @@ async def test_bastion_and_cluster_each_ask_and_the_master_works(
     first = await next_prompt(session, 0)
     assert first.kind is PromptKind.OTP
     assert session.to_json()["prompt"]["host"] == "hopper@127.0.0.1"  # the bastion asks
-    await session.answer(bastion_code())
-    second = await next_prompt(session, session.prompt_id)
+    second = await answer_and_next(session, bastion_code())
     assert second.kind is PromptKind.OTP and "One-time password (OATH)" in second.text
     assert session.to_json()["prompt"]["host"] == "tester@127.0.0.1"  # then the cluster
-    await session.answer(code())
-    third = await next_prompt(session, session.prompt_id)
+    third = await answer_and_next(session, code())
     assert third.kind is PromptKind.PASSWORD
     await session.answer("hunter2")
     assert await session.wait(20) is State.CONNECTED, session.message

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from helpers import SECRET, code, otp_ok, wrong_code
-from procs import cmdlines, next_prompt, ssh_processes
+from procs import answer_and_next, cmdlines, next_prompt, ssh_processes
 
 from hy2fa_lab.core import environment, mux
 from hy2fa_lab.core import session as session_module
@@ -114,8 +114,7 @@ async def test_wrong_code_then_right_code(server: Callable[..., Any], short_tmp:
     session = await manager.connect(ALIAS)
     first = await next_prompt(session, 0)
     assert first.kind is PromptKind.OTP
-    await session.answer(wrong_code())
-    second = await next_prompt(session, session.prompt_id)
+    second = await answer_and_next(session, wrong_code())
     assert second.kind is PromptKind.OTP
     assert session.message == "Wrong code — try again"
     await session.answer(code())
@@ -361,8 +360,7 @@ async def test_a_host_key_asked_again_still_shows_the_fingerprint(
     first = await next_prompt(session, 0)
     assert first.kind is PromptKind.HOSTKEY and "fingerprint is SHA256:" in first.text
     fingerprint = next(w for w in first.text.split() if w.startswith("SHA256:")).rstrip(".")
-    await session.answer("SHA256:not-the-right-one")
-    second = await next_prompt(session, session.prompt_id)
+    second = await answer_and_next(session, "SHA256:not-the-right-one")
     assert second.kind is PromptKind.HOSTKEY
     assert second.text.endswith("Please type 'yes', 'no' or the fingerprint: ")
     assert fingerprint in second.text  # the person can still compare it

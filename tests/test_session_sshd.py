@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from procs import next_prompt, process_alive, ssh_processes
+from procs import answer_and_next, next_prompt, process_alive, ssh_processes
 
 from hy2fa_lab.core import mux
 from hy2fa_lab.core.manager import Manager, Settings
@@ -97,8 +97,7 @@ async def test_wrong_code_then_right_code(real_sshd: RealSshd, short_tmp: Path) 
     manager = make_manager(real_sshd, short_tmp)
     session = await manager.connect(ALIAS)
     await next_prompt(session, 0)
-    await session.answer(real_sshd.wrong_code())
-    again = await next_prompt(session, session.prompt_id)
+    again = await answer_and_next(session, real_sshd.wrong_code())
     assert again.kind is PromptKind.OTP
     assert session.message == "Wrong code — try again"
     await session.answer(real_sshd.totp())
@@ -146,8 +145,7 @@ async def test_first_contact_trusted_then_code(real_sshd: RealSshd, short_tmp: P
     prompt = await next_prompt(session, 0)
     assert prompt.kind is PromptKind.HOSTKEY
     assert re.search(r"continue connecting \(yes/no", prompt.text)
-    await session.answer("yes")
-    otp = await next_prompt(session, session.prompt_id)
+    otp = await answer_and_next(session, "yes")
     assert otp.kind is PromptKind.OTP
     await session.answer(real_sshd.totp())
     assert await session.wait(20) is State.CONNECTED, session.message
