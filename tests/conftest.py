@@ -136,3 +136,21 @@ async def kernel(jp_fetch: Any, jp_ws_fetch: Any, jp_serverapp: Any) -> AsyncIte
     await client.close()
     await jp_fetch("api", "kernels", kernel_id, method="DELETE")
     jp_serverapp.remove_server_info_file()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Debian's Chromium under Playwright, for the browser tests (never a downloaded one).
+    Function-scoped: Playwright's sync API runs a loop of its own, which must not overlap
+    the per-test loop pytest-asyncio sets up for pytest-jupyter's fixtures."""
+    from browser import CHROMIUM
+    from playwright.sync_api import sync_playwright
+
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: scripts/setup.sh installs Debian's chromium")
+        pytest.skip(f"{CHROMIUM} is missing")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()

@@ -12,9 +12,9 @@ from typing import Any
 
 import pexpect
 import pytest
-from browser import CHROMIUM, Lab, open_lab, open_sidebar, row, set_theme, shot
+from browser import Lab, open_lab, open_sidebar, row, set_theme, shot
 from helpers import SECRET, code, otp_ok
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from hy2fa_lab.core import mux
 from hy2fa_lab.demo import sshserver
@@ -25,20 +25,6 @@ except ImportError:
     from sshd_fixture import RealSshd  # type: ignore[no-redef]
 
 PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    """Function-scoped: Playwright's sync API runs a loop of its own, which must not overlap
-    the per-test loop pytest-asyncio sets up for pytest-jupyter's fixtures."""
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: scripts/setup.sh installs Debian's chromium")
-        pytest.skip(f"{CHROMIUM} is missing")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,12 @@ dialog; the state is said in polite live regions."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from browser import (
-    CHROMIUM,
     Lab,
     add_prompt_host,
     open_lab_in,
@@ -26,25 +24,13 @@ from browser import (
     wait_for_state,
 )
 from helpers import SECRET, code
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from hy2fa_lab.demo import sshserver
 
 BOUND = 20_000  # ms: a bound for a loaded machine, not a timing
 NOTEBOOK = "Typing.ipynb"
 PLUGIN_SETTINGS = "/lab/api/settings/hy2fa-lab:plugin"
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: scripts/setup.sh installs Debian's chromium")
-        pytest.skip(f"{CHROMIUM} is missing")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,13 @@ sees the kernel above that ssh, still asks in Lab).
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import CHROMIUM, Lab, open_sidebar, set_theme, shot
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from browser import Lab, open_sidebar, set_theme, shot
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from hy2fa_lab.core import mux
 
@@ -32,18 +31,6 @@ NOTEBOOK = "Analysis.ipynb"
 BANG_NOTEBOOK = "Bang.ipynb"  # a kernel of its own: a hung !ssh there blocks no other test
 DIALOG = ".jp-hy2fa-ask-dialog"
 PLUGIN_SETTINGS = "/lab/api/settings/hy2fa-lab:plugin"
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: scripts/setup.sh installs Debian's chromium")
-        pytest.skip(f"{CHROMIUM} is missing")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ from typing import Any
 import pyotp
 import pytest
 from browser import (
-    CHROMIUM,
     Lab,
     add_prompt_host,
     open_lab_in,
@@ -29,7 +28,7 @@ from browser import (
     wait_for_state,
 )
 from helpers import SECRET, code
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from hy2fa_lab.core import mux
 from hy2fa_lab.demo import sshserver
@@ -38,18 +37,6 @@ PASSCODE = "424242"
 VERIFIED_PUSH = "Enter this code in Duo Mobile: 318604"
 PUSH_OPTION = "Duo Push to XXX-XXX-1234"
 BOUND = 20_000  # ms: a bound for a loaded machine, not a timing
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: scripts/setup.sh installs Debian's chromium")
-        pytest.skip(f"{CHROMIUM} is missing")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

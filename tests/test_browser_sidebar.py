@@ -6,7 +6,6 @@ unused built-ins under a collapsed "More clusters" with a filter, and what it re
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -14,7 +13,6 @@ from typing import Any
 
 import pytest
 from browser import (
-    CHROMIUM,
     Lab,
     add_prompt_host,
     open_lab_in,
@@ -24,7 +22,7 @@ from browser import (
     shot_of,
 )
 from helpers import SECRET, code
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from hy2fa_lab.demo import sshserver
 
@@ -34,18 +32,6 @@ BUILTINS = [
     "perlmutter",
 ]  # fmt: skip
 BOUND = 20_000  # ms: a bound for a loaded machine, not a timing
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: scripts/setup.sh installs Debian's chromium")
-        pytest.skip(f"{CHROMIUM} is missing")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
