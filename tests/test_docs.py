@@ -113,8 +113,10 @@ def a_prompt() -> Prompt:
 
 
 def connection_view(state: State = State.PROMPTING) -> dict[str, Any]:
-    """A connection as REST shows it, in ``state`` (prompting: with its prompt)."""
+    """A connection as REST shows it, in ``state`` (prompting: with its prompt), made by a
+    notebook's ssh (``made_by`` with every key it can have)."""
     session = MasterSession(a_target())
+    session.made_by = {"kind": "ssh", "notebook": "Analysis.ipynb", "kernel_id": "k1"}
     session.state = state
     session.prompt = a_prompt()
     session.prompt_id = 1

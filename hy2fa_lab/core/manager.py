@@ -9,7 +9,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from . import mux, openssh, procfs, validate
@@ -24,6 +24,20 @@ __all__ = ["ClusterRow", "Manager", "Settings", "Targets", "socket_state"]
 
 Listener = Callable[[MasterSession], None]
 _LISTENING = (mux.Liveness.ALIVE, mux.Liveness.UNRESPONSIVE)
+# A login that ended this way is replaced (superseded) by the next login of the same name.
+_FINISHED = (State.IDLE, State.FAILED, State.DISCONNECTED)
+
+
+def _preference(session: MasterSession) -> tuple[bool, bool, bool, int]:
+    """Which of several connections of one name a name means: a login under way (it is
+    the one that can be answered or cancelled), then one this server's login made, then a
+    live one, then the newest."""
+    return (
+        session.pending,
+        session.made_by.get("kind") == "login",
+        session.state in (State.CONNECTED, State.UNRESPONSIVE),
+        session.version,
+    )
 
 
 class Manager(Targets):
@@ -36,6 +50,7 @@ class Manager(Targets):
         # The server passes its extension's logger (a child of the Jupyter server's).
         self.log = log or logging.getLogger("hy2fa_lab")
         self._sessions: dict[str, MasterSession] = {}  # by control path
+        self._by_id: dict[str, MasterSession] = {}  # the same sessions, by their id
         self._locks: dict[str, asyncio.Lock] = {}
         self._listeners: list[Listener] = []
         self._discovery: asyncio.Future[list[MasterSession]] | None = None
@@ -89,19 +104,41 @@ class Manager(Targets):
     # ---- sessions --------------------------------------------------------------
 
     def session_for(self, target: Target) -> MasterSession:
-        session = self._sessions.get(target.control_path)
-        if session is None or (session.target != target and not session.pending):
-            session = MasterSession(
-                target,
-                ssh=self.settings.ssh,
-                config_file=self.settings.ssh_config,
-                prompt_timeout=self.settings.prompt_timeout,
-                connect_timeout=self.settings.connect_timeout,
-                on_change=self._notify,
-                log=self.log,
-            )
-            self._sessions[target.control_path] = session
+        """The session on ``target``'s control path; a new one when there is none, or when
+        the one there is settled and was made for another target (it is superseded)."""
+        old = self._sessions.get(target.control_path)
+        if old is not None and (old.target == target or old.pending):
+            return old
+        session = MasterSession(
+            target,
+            ssh=self.settings.ssh,
+            config_file=self.settings.ssh_config,
+            prompt_timeout=self.settings.prompt_timeout,
+            connect_timeout=self.settings.connect_timeout,
+            on_change=self._notify,
+            log=self.log,
+        )
+        self._sessions[target.control_path] = session
+        self._by_id[session.id] = session
+        if old is not None:
+            self._retire(old, session)
         return session
+
+    def _retire(self, old: MasterSession, new: MasterSession) -> None:
+        """``new`` takes ``old``'s place: ``old`` leaves the registry, and its listeners
+        (events, so every Lab) hear it once more, with ``superseded_by``."""
+        if self._sessions.get(old.target.control_path) is old:
+            del self._sessions[old.target.control_path]
+        self._by_id.pop(old.id, None)
+        old.supersede(new)
+
+    def _supersede_finished(self, session: MasterSession) -> None:
+        """A login starts: finished connections of the same name (a failed login at another
+        socket path, a master that went away) give way to it, so that the name, and a kernel
+        that follows it, means this one."""
+        for other in self.sessions():
+            if other is not session and other.name == session.name and other.state in _FINISHED:
+                self._retire(other, session)
 
     def known(self, target: Target) -> MasterSession | None:
         """The session on ``target``'s control path, if one was started or found."""
@@ -128,6 +165,7 @@ class Manager(Targets):
                 await self.check(session)
                 if session.state in (State.CONNECTED, State.UNRESPONSIVE):
                     return session  # a master that does not answer is not replaced blindly
+            self._supersede_finished(session)
             session.start()
             return session
 
@@ -140,11 +178,16 @@ class Manager(Targets):
         for row in rows:
             if row.target is None:
                 continue
+            # A login for the cluster as another user shows in its row; a master some other
+            # ssh made at its own socket (a kernel's, through the bridge) is a connection of
+            # its own, not this row's.
             session = self.known(row.target) or next(
                 (
                     s
                     for s in self.sessions()
-                    if s.target.profile == row.name and (s.pending or s.state is State.CONNECTED)
+                    if s.target.profile == row.name
+                    and s.made_by.get("kind") == "login"
+                    and (s.pending or s.state is State.CONNECTED)
                 ),
                 None,
             )
@@ -153,13 +196,23 @@ class Manager(Targets):
                 row.state = session.state
                 row.master_pid = session.master_pid
                 row.message = ""
+                row.connection_id = session.id
         return rows
 
-    def get(self, name: str) -> MasterSession:
-        for session in self._sessions.values():
-            if session.name == name:
-                return session
-        raise UnknownCluster(f"No connection named {validate.shown(name)}")
+    def find(self, key: str) -> MasterSession | None:
+        """The connection with id ``key``, else the one the name ``key`` means (see
+        :func:`_preference`): code passes ids, people and older clients pass names."""
+        session = self._by_id.get(key)
+        if session is not None:
+            return session
+        named = [s for s in self._sessions.values() if s.name == key]
+        return max(named, key=_preference) if named else None
+
+    def get(self, key: str) -> MasterSession:
+        session = self.find(key)
+        if session is None:
+            raise UnknownCluster(f"No connection named {validate.shown(key)}")
+        return session
 
     async def watch(self, name: str, after: int, timeout: float) -> MasterSession:
         """The connection ``name`` once its view is newer than version ``after``, or as it is
@@ -189,7 +242,7 @@ class Manager(Targets):
         else the master on the socket of cluster (or, unless ``profiles_only``, host)
         ``name`` with ``options`` (as :meth:`resolve` takes them), which this process may
         never have seen (a restart, another tool, the CLI)."""
-        session = next((s for s in self.sessions() if s.name == name), None)
+        session = self.find(name)
         if session is None or any(value for value in options.values()):
             if profiles_only:
                 await asyncio.to_thread(self.profile, name, reload=True)
@@ -256,6 +309,8 @@ class Manager(Targets):
             if found.liveness not in _LISTENING:
                 return None
             session = self.known(target) or self.session_for(target)
+            if session.state is State.IDLE:
+                session.made_by = {"kind": "ssh"}  # remembered: an ssh of a kernel made it
             await self.check(session)
             return session
 
@@ -270,6 +325,8 @@ class Manager(Targets):
                 session = self.known(row.target) or self.session_for(row.target)
                 if session in sessions:
                     continue
+                if session.state is State.IDLE:
+                    session.made_by = {"kind": "found"}  # running before this server started
                 self._apply(session, mux.Status(row.liveness, row.master_pid, row.message))
                 sessions.append(session)
         remembered = await asyncio.to_thread(self._remembered)
@@ -311,10 +368,13 @@ class Manager(Targets):
                 json.dump(data, handle)
             os.replace(temporary, path)
 
-    async def adopt_external(self, command: Sequence[str]) -> MasterSession | None:
+    async def adopt_external(
+        self, command: Sequence[str], origin: Mapping[str, Any] | None = None
+    ) -> MasterSession | None:
         """The master an ssh made with its own ControlPath (``command`` is its argv, e.g. an
-        ssh a kernel ran through the askpass bridge), as a connection like any other; ``None``
-        when that ssh makes no master or none answers (yet)."""
+        ssh a kernel ran through the askpass bridge), as a connection like any other, listed
+        as made by that ssh (``origin``: the ``notebook`` and ``kernel_id`` it ran under);
+        ``None`` when that ssh makes no master or none answers (yet)."""
         split = split_ssh_argv(command)
         if split is None:
             return None
@@ -344,6 +404,12 @@ class Manager(Targets):
         )
         session = self.known(target) or self.session_for(target)
         if session.state is not State.CONNECTED or session.master_pid != found.pid:
+            made_by = {"kind": "ssh"}
+            for key in ("notebook", "kernel_id"):
+                value = (origin or {}).get(key)
+                if isinstance(value, str) and value:
+                    made_by[key] = value
+            session.made_by = made_by
             session.adopt(found.pid)
         await asyncio.to_thread(self._remember, [session.target])
         return session

@@ -37,6 +37,18 @@ def of_view(view: dict[str, Any]) -> str:
     return outcome(view.get("reason"), view.get("message"), str(view.get("state") or "failed"))
 
 
+def made_by(view: dict[str, Any]) -> str:
+    """Who made a connection's master, when it was not this server's login: "made by ssh in
+    Analysis.ipynb" (a notebook's own ssh, through the askpass bridge), else ""."""
+    made = view.get("made_by") or {}
+    if made.get("kind") == "ssh":
+        where = made.get("notebook") or (made.get("kernel_id") and "a kernel")
+        return f"made by ssh in {where}" if where else "made by ssh"
+    if made.get("kind") == "found":
+        return "running before the server started"
+    return ""
+
+
 def _fallback(reason: str | None, state: str) -> str:
     if reason:
         return f"The login failed ({reason.replace('_', ' ')})"

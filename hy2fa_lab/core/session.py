@@ -14,6 +14,7 @@ import itertools
 import logging
 import os
 import re
+import secrets
 import shutil
 import signal
 import threading
@@ -164,6 +165,11 @@ class MasterSession:
         log: logging.Logger | None = None,
     ) -> None:
         self.target = target
+        # The name is for people (two connections may share one: a kernel's own master and a
+        # login from the sidebar); the id is for code (REST paths, events, ensure()).
+        self.id = secrets.token_hex(6)
+        self.made_by: dict[str, str] = {"kind": "login"}  # or "found", or "ssh" + notebook
+        self.superseded_by: str | None = None  # the id of the login that replaced this one
         self.log = log or logging.getLogger("hy2fa_lab")
         self.ssh = ssh
         self.config_file = config_file
@@ -222,7 +228,10 @@ class MasterSession:
                 "lines": self.lines_since_answer(),
             }
         return {
+            "id": self.id,
             "name": self.name,
+            "made_by": dict(self.made_by),
+            "superseded_by": self.superseded_by,
             "cluster": self.target.profile,
             "host": self.target.hostname,
             "user": self.target.user,
@@ -357,6 +366,12 @@ class MasterSession:
         """A socket is there but its master does not answer (stopped, hung, not a master)."""
         self.message = message
         self._set(State.UNRESPONSIVE)
+
+    def supersede(self, by: MasterSession) -> None:
+        """A newer login took this finished one's place: say so once, so every client drops
+        it (and one that follows this id learns which one to follow instead)."""
+        self.superseded_by = by.id
+        self._set(self.state, self.prompt)
 
     def mark_disconnected(self, message: str) -> None:
         self.master_pid = None

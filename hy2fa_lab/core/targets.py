@@ -39,6 +39,7 @@ class ClusterRow:
     master_pid: int | None = None
     message: str = ""
     liveness: mux.Liveness = mux.Liveness.ABSENT  # what the socket itself said
+    connection_id: str | None = None  # the id of the connection shown in this row
 
     @property
     def name(self) -> str:
@@ -67,6 +68,7 @@ class ClusterRow:
             state=self.state.value,
             master_pid=self.master_pid,
             connection=target.name,
+            connection_id=self.connection_id,
         )
         if self.message:
             row["message"] = self.message

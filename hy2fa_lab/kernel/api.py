@@ -101,6 +101,12 @@ def _wait(backend: Backend, view: View, deadline: float, timeout: float, out: Te
     announced = False
     answered = 0
     while True:
+        # Followed by its id: another connection may have the same name (a master a
+        # notebook's own ssh made, a finished login this one superseded).
+        key = str(view.get("superseded_by") or view.get("id") or name)
+        if view.get("superseded_by"):
+            view = backend.get(key)
+            continue
         state = view["state"]
         if state == "connected":
             if announced:  # one line when it waited, one when done; nothing on the fast path
@@ -125,14 +131,14 @@ def _wait(backend: Backend, view: View, deadline: float, timeout: float, out: Te
                 answered = prompt["id"]
                 if view.get("message"):
                     print(view["message"], file=out, flush=True)
-                _ask_here(backend, name, prompt)
+                _ask_here(backend, key, name, prompt)
         left = deadline - time.monotonic()
         if left <= 0:
             raise Hy2faError(
                 f"{name}: not connected within {timeout:.0f} s (state {state})", reason="timeout"
             )
         # The next change, as soon as it happens (the server holds the request until then).
-        view = backend.get(name, after=view.get("version", 0), wait=min(left, WAIT))
+        view = backend.get(key, after=view.get("version", 0), wait=min(left, WAIT))
 
 
 def _what(prompt: View) -> str:
@@ -146,7 +152,7 @@ def _what(prompt: View) -> str:
     }.get(str(kind), "an answer")
 
 
-def _ask_here(backend: Backend, name: str, prompt: View) -> None:
+def _ask_here(backend: Backend, key: str, name: str, prompt: View) -> None:
     """No server: ask in the kernel (stdin request in Jupyter, the terminal in IPython)."""
     text = str(prompt.get("text") or "Answer: ")
     try:
@@ -161,6 +167,6 @@ def _ask_here(backend: Backend, name: str, prompt: View) -> None:
             reason="no_stdin",
         ) from None
     try:
-        backend.answer(name, response, prompt.get("id"))
+        backend.answer(key, response, prompt.get("id"))
     finally:
         del response

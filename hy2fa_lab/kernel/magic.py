@@ -142,8 +142,10 @@ class ConnectionTable:
 
 def _note(view: dict[str, Any]) -> str:
     if view.get("state") in ("failed", "disconnected", "unresponsive"):
-        return messages.of_view(view)
-    return str(view.get("message") or "")
+        said = messages.of_view(view)
+    else:
+        said = str(view.get("message") or "")
+    return "; ".join(part for part in (messages.made_by(view), said) if part)
 
 
 def load_ipython_extension(ipython: Any) -> None:

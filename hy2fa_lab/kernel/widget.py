@@ -59,6 +59,9 @@ class ConnectWidget:
     def __init__(self, backend: Backend, view: View, *, follow: bool = True) -> None:
         self.backend = backend
         self.name = str(view["name"])
+        # The connection's id, once the server gave one: what answers and waits name (a
+        # name may be shared, say by a master a notebook's own ssh made).
+        self.connection_id: str | None = view.get("id")
         self._lock = threading.Lock()
         self._last: tuple[Any, ...] | None = None
         self._view: View = view
@@ -121,7 +124,7 @@ class ConnectWidget:
         if not response:
             return
         try:
-            view = self.backend.answer(self.name, response, self._prompt_id or None)
+            view = self.backend.answer(self._key, response, self._prompt_id or None)
         except Hy2faError as error:
             self._show_error(error.message)
             return
@@ -136,7 +139,7 @@ class ConnectWidget:
         started = time.monotonic()
         while not self._stop.is_set() and time.monotonic() - started < _FOLLOW_FOR:
             version = self._view.get("version", 0)
-            wait = functools.partial(self.backend.get, self.name, version, WAIT)
+            wait = functools.partial(self.backend.get, self._key, version, WAIT)
             try:
                 view = await loop.run_in_executor(_WAITS, wait)
             except Hy2faError as error:
@@ -145,6 +148,10 @@ class ConnectWidget:
                 continue
             if not self._stop.is_set():
                 self.render(view)
+
+    @property
+    def _key(self) -> str:
+        return self.connection_id or self.name
 
     def close(self) -> None:
         """Stop following (the widget stays on the page as it was last drawn)."""
@@ -170,6 +177,8 @@ class ConnectWidget:
             tuple(verifying.get("lines") or ()),
         )
         with self._lock:
+            # A newer login of this name took this one's place: follow that one.
+            self.connection_id = view.get("superseded_by") or view.get("id") or self.connection_id
             if key == self._last:
                 return
             self._last = key

@@ -69,16 +69,18 @@ class BridgeInstall:
         list it with the other connections."""
         pid = ask.origin.get("pid")
         if action == "answered" and isinstance(pid, int) and pid not in self._watching:
-            task = asyncio.ensure_future(self._adopt_master(list(ask.command), pid))
+            task = asyncio.ensure_future(
+                self._adopt_master(list(ask.command), pid, dict(ask.origin))
+            )
             self._watching[pid] = task
             task.add_done_callback(lambda _: self._watching.pop(pid, None))
 
-    async def _adopt_master(self, command: list[str], pid: int) -> None:
+    async def _adopt_master(self, command: list[str], pid: int, origin: dict[str, object]) -> None:
         exited = process_exit(pid)
         try:
             for delay in _MASTER_LOOKS:
                 await asyncio.wait({exited}, timeout=delay)
-                session = await self.manager.adopt_external(command)
+                session = await self.manager.adopt_external(command, origin)
                 if session is not None:
                     self.log.info(
                         "hy2fa_lab: %s made a master at %s (pid %s)",

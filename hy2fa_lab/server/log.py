@@ -37,6 +37,14 @@ class ChangeLog:
         self.log = log
 
     def connection_changed(self, session: MasterSession) -> None:
+        if session.superseded_by is not None:
+            self.log.debug(
+                "hy2fa_lab: %s: connection %s gave way to %s",
+                session.name,
+                session.id,
+                session.superseded_by,
+            )
+            return
         level = _LEVELS.get(session.state)
         if level is None or not self.log.isEnabledFor(level):
             return

@@ -225,10 +225,10 @@ class ConnectionsHandler(Hy2faHandler):
 class ConnectionHandler(Hy2faHandler):
     @tornado.web.authenticated
     @authorized
-    async def get(self, name: str) -> None:
+    async def get(self, connection_id: str) -> None:
         """The connection; with ``?after=<version>``, once it changes after that version (at
         most ``wait`` seconds, default 25): how a kernel follows a login without polling."""
-        session = self.manager.get(name)
+        session = self.manager.get(connection_id)
         after = self.get_query_argument("after", None)
         if after is not None:
             version, wait = (
@@ -237,24 +237,24 @@ class ConnectionHandler(Hy2faHandler):
             )
             if not 0 <= wait <= MAX_WAIT:
                 raise BadRequest(f"'wait' must be 0 to {MAX_WAIT:g} seconds")
-            session = await self.manager.watch(name, int(version), wait)
+            session = await self.manager.watch(session.id, int(version), wait)
         if not session.pending:
             await self.manager.check(session)  # a killed master shows at once
         self.reply(session.to_json())
 
     @tornado.web.authenticated
     @authorized
-    async def delete(self, name: str) -> None:
-        session = await self.manager.disconnect(name, profiles_only=True)
+    async def delete(self, connection_id: str) -> None:
+        session = await self.manager.disconnect(connection_id, profiles_only=True)
         self.reply(session.to_json())
 
 
 class AnswerHandler(Hy2faHandler):
     @tornado.web.authenticated
     @authorized
-    async def post(self, name: str) -> None:
+    async def post(self, connection_id: str) -> None:
         data = self.body(secret=True)
-        session = self.manager.get(name)
+        session = self.manager.get(connection_id)
         prompt_id = data.get("prompt_id")
         if prompt_id is not None and (
             not isinstance(prompt_id, int) or isinstance(prompt_id, bool)
@@ -311,6 +311,7 @@ class AskAnswerHandler(_AskHandler):
 
 
 _NAME = r"(?P<name>[^/]+)"
+_ID = r"(?P<connection_id>[^/]+)"  # a connection's id (its name is taken too)
 _ASK = r"(?P<ask_id>[^/]+)"
 HANDLERS: list[tuple[str, type[Hy2faHandler]]] = [
     ("hy2fa/version", VersionHandler),
@@ -318,8 +319,8 @@ HANDLERS: list[tuple[str, type[Hy2faHandler]]] = [
     ("hy2fa/clusters", ClustersHandler),
     (f"hy2fa/clusters/{_NAME}", ClusterHandler),
     ("hy2fa/connections", ConnectionsHandler),
-    (f"hy2fa/connections/{_NAME}/answer", AnswerHandler),
-    (f"hy2fa/connections/{_NAME}", ConnectionHandler),
+    (f"hy2fa/connections/{_ID}/answer", AnswerHandler),
+    (f"hy2fa/connections/{_ID}", ConnectionHandler),
     ("hy2fa/asks", AsksHandler),
     (f"hy2fa/asks/{_ASK}/answer", AskAnswerHandler),
     (f"hy2fa/asks/{_ASK}", AskHandler),
