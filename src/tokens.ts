@@ -108,7 +108,7 @@ export interface IVerifying {
 /**
  * One connection (`MasterSession.to_json()`, hy2fa_lab/core/session.py): what
  * `GET hy2fa/connections` lists, what the connection calls reply, and the data of a
- * `hy2fa_lab/connection/v1` event.
+ * `hy2fa_lab/connection/v2` event.
  */
 export interface IConnection {
   /** The cluster, or `user@cluster`. */
@@ -147,7 +147,7 @@ export interface IConnectionChange {
  * The schema of the connection events; their data is an {@link IConnection}.
  */
 export const EVENT_SCHEMA =
-  'https://events.hy2fa-lab.org/hy2fa_lab/connection/v1';
+  'https://events.hy2fa-lab.org/hy2fa_lab/connection/v2';
 
 /** Where the ssh that asks comes from: its process, and the kernel and notebook when known. */
 export interface IAskOrigin {
@@ -175,7 +175,7 @@ export interface IAsk {
 export type AskAction =
   'asked' | 'answered' | 'cancelled' | 'expired' | 'withdrawn';
 
-/** The data of a `hy2fa_lab/ask/v1` event: the ask as `GET hy2fa/asks` lists it, and what happened. */
+/** The data of a `hy2fa_lab/ask/v2` event: the ask as `GET hy2fa/asks` lists it, and what happened. */
 export interface IAskEvent extends IAsk {
   action: AskAction;
 }
@@ -183,7 +183,7 @@ export interface IAskEvent extends IAsk {
 /**
  * The schema of the ask events; their data is an {@link IAskEvent}.
  */
-export const ASK_EVENT_SCHEMA = 'https://events.hy2fa-lab.org/hy2fa_lab/ask/v1';
+export const ASK_EVENT_SCHEMA = 'https://events.hy2fa-lab.org/hy2fa_lab/ask/v2';
 
 /**
  * The DOM class of the notebook widget of `%hy2fa connect` and `ensure()`

@@ -18,8 +18,10 @@ import pytest
 from helpers import SECRET, code, finish, wrong_code
 
 from hy2fa_lab.demo.sshserver import (
+    DUO_TIMED_OUT,
     PromptScript,
     PromptStep,
+    Push,
     ServerThread,
     duo,
     nersc,
@@ -170,6 +172,38 @@ def test_duo_push_option_is_approved_after_a_while(
     status, output = finish(child)
     assert status == 0, output
     assert "pushed" in output
+
+
+def test_duo_menu_as_instructions_is_printed_before_the_prefixed_question(
+    prompt_server: StartServer, short_tmp: Path
+) -> None:
+    srv = prompt_server(duo("424242", menu_in="instructions"))
+    child = ssh(srv.port, short_tmp, "echo duo-ok")
+    for answer in ("111111", "424242"):  # a wrong passcode: the menu again, then the right one
+        child.expect_exact(prefixed(DUO_LAST_LINE))
+        menu = child.before.replace("\r", "")
+        assert "Duo two-factor login for alice\n" in menu
+        assert prefixed("Duo two-factor") not in menu  # the instructions carry no prefix
+        assert " 1. Duo Push to XXX-XXX-1234\n" in menu
+        child.sendline(answer)
+    status, output = finish(child)
+    assert status == 0, output
+    assert "duo-ok" in output
+
+
+def test_duo_push_after_a_refusal_says_the_refusal_then_the_menu_again(
+    prompt_server: StartServer, short_tmp: Path
+) -> None:
+    srv = prompt_server(duo("424242", menu_in="instructions", push=Push(delay=0.2, approve=False)))
+    child = ssh(srv.port, short_tmp, "echo pushed")
+    child.expect_exact(prefixed(DUO_LAST_LINE))
+    child.sendline("1")
+    child.expect_exact(prefixed(DUO_LAST_LINE))
+    again = child.before.replace("\r", "")
+    assert again.index(DUO_TIMED_OUT) < again.index("Duo two-factor login for alice\n")
+    child.sendline("424242")
+    status, output = finish(child)
+    assert status == 0, output
 
 
 def test_nersc_password_and_otp_together(prompt_server: StartServer, short_tmp: Path) -> None:

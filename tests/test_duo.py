@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import pytest
 from helpers import finish
 from procs import next_prompt, ssh_processes
 from test_cli import Cli
@@ -73,6 +74,38 @@ async def test_a_push_says_what_it_waits_for_and_each_line_as_it_comes(
     assert [DUO_PUSHED, VERIFIED] in shown
     assert [DUO_PUSHED, VERIFIED, DUO_APPROVED] in shown
     assert all(v["verifying"] is None for v in views if v["state"] != "verifying")
+    await manager.disconnect(session.name)
+
+
+BANNER = "Welcome to the login node.\n 1. Read the rules\n 2. Be nice\n"
+
+
+@pytest.mark.parametrize("menu_in", ["prompt", "instructions"])
+async def test_both_shapes_of_the_duo_menu_give_its_options_and_never_the_banner(
+    prompt_server: Callable[..., Any],
+    short_tmp: Path,
+    menu_in: Literal["prompt", "instructions"],
+) -> None:
+    """sshd with pam_duo asks the whole menu as the prompt; other servers send it as the
+    keyboard-interactive instructions, which ssh prints before ``(user@host) Passcode or
+    option (1-1): ``. Either way the prompt is the menu with its option, and a banner with
+    numbered lines of its own is not part of it."""
+    srv = prompt_server(sshserver.duo("424242", menu_in=menu_in, banner=BANNER))
+    manager = duo_manager(short_tmp, srv.port)
+    session = await manager.connect(ALIAS)
+    prompt = await next_prompt(session, 0)
+    assert prompt.kind is PromptKind.DUO
+    assert prompt.options == ("Duo Push to XXX-XXX-1234",)
+    first = "Duo two-factor login for tester"
+    assert prompt.text.startswith(
+        first if menu_in == "instructions" else f"(tester@127.0.0.1) {first}"
+    )
+    assert prompt.text.endswith("Passcode or option (1-1): ")
+    assert "Welcome" not in prompt.text and "rules" not in prompt.text
+    assert session.to_json()["prompt"]["host"] == "tester@127.0.0.1"
+    await session.answer("1")
+    assert session.to_json()["verifying"]["choice"] == "Duo Push to XXX-XXX-1234"
+    assert await session.wait(20) is State.CONNECTED, session.message
     await manager.disconnect(session.name)
 
 

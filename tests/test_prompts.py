@@ -94,3 +94,83 @@ def test_same_question_ignores_the_prefix_but_not_the_words() -> None:
 
 def test_ansi_and_carriage_returns_are_cleaned() -> None:
     assert clean("\x1b[1mbold\x1b[0m\r\nnext\rover") == "bold\nover"
+
+
+DUO_MENU = (
+    "Duo two-factor login for u\n\n"
+    "Enter a passcode or select one of the following options:\n\n"
+    " 1. Duo Push to XXX-XXX-1234\n 2. Phone call to XXX-XXX-1234\n\n"
+)
+NUMBERED_BANNER = (
+    "Welcome. Before you log in:\r\n"
+    " 1. Duo Push to the attacker's phone\r\n"
+    " 2. Phone call to 555-0100\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize("banner", ["", TACC_BANNER, NUMBERED_BANNER])
+def test_a_duo_menu_sent_as_instructions_gives_its_options(banner: str) -> None:
+    # A server that sends the menu as keyboard-interactive instruction text: OpenSSH prints it
+    # (logit, "\r\n" endings) on the lines before "(user@host) Passcode or option (1-N): ".
+    output = banner + DUO_MENU.replace("\n", "\r\n") + "\r\r\n\r(u@h) Passcode or option (1-2): "
+    prompt = classify(output)
+    assert prompt is not None
+    assert prompt.kind is PromptKind.DUO
+    assert prompt.options == ("Duo Push to XXX-XXX-1234", "Phone call to XXX-XXX-1234")
+    assert prompt.text.startswith("Duo two-factor login for u\n")
+    assert prompt.text.endswith("\n(u@h) Passcode or option (1-2): ")
+    assert "Welcome" not in prompt.text and "attacker" not in prompt.text  # no banner
+
+
+@pytest.mark.parametrize("banner", [TACC_BANNER, NUMBERED_BANNER])
+def test_a_duo_menu_in_the_question_never_takes_banner_lines(banner: str) -> None:
+    output = banner + "\r(u@h) " + DUO_MENU + "Passcode or option (1-2): "
+    prompt = classify(output)
+    assert prompt is not None
+    assert prompt.options == ("Duo Push to XXX-XXX-1234", "Phone call to XXX-XXX-1234")
+    assert prompt.text.startswith("(u@h) Duo two-factor login for u\n")
+
+
+@pytest.mark.parametrize("banner", ["", TACC_BANNER, NUMBERED_BANNER])
+def test_numbered_banner_lines_are_never_a_duo_menu(banner: str) -> None:
+    # No menu at all (neither in the question nor as instructions): the numbered lines before
+    # the question are the banner's, not options.
+    prompt = classify(NUMBERED_BANNER + banner + "\r(u@h) Passcode or option (1-2): ")
+    assert prompt is not None
+    assert prompt.kind is PromptKind.DUO
+    assert prompt.options == ()
+    assert prompt.text == "(u@h) Passcode or option (1-2): "
+
+
+def test_a_duo_menu_after_a_refused_push_is_the_new_menu_only() -> None:
+    # Duo's refusal, then the menu again (as instructions): the old lines are not the question.
+    output = (
+        "Login timed out.\r\n"
+        + DUO_MENU.replace("\n", "\r\n")
+        + "\r\r\n\r(u@h) Passcode or option (1-2): "
+    )
+    prompt = classify(output)
+    assert prompt is not None
+    assert prompt.options == ("Duo Push to XXX-XXX-1234", "Phone call to XXX-XXX-1234")
+    assert "timed out" not in prompt.text
+
+
+def test_a_duo_menu_without_the_prefix_of_openssh_before_8_5() -> None:
+    output = NUMBERED_BANNER + DUO_MENU.replace("\n", "\r\n") + "Passcode or option (1-2): "
+    prompt = classify(output)
+    assert prompt is not None
+    assert prompt.options == ("Duo Push to XXX-XXX-1234", "Phone call to XXX-XXX-1234")
+    assert prompt.text == DUO_MENU + "Passcode or option (1-2): "
+
+
+def test_an_earlier_duo_question_is_not_where_the_menu_starts() -> None:
+    # Output holding a question already asked, then the menu again as instructions.
+    output = (
+        "\r(u@h) Passcode or option (1-2): 111111\r\n"
+        + DUO_MENU.replace("\n", "\r\n")
+        + "\r(u@h) Passcode or option (1-2): "
+    )
+    prompt = classify(output)
+    assert prompt is not None
+    assert prompt.options == ("Duo Push to XXX-XXX-1234", "Phone call to XXX-XXX-1234")
+    assert prompt.text == DUO_MENU + "(u@h) Passcode or option (1-2): "

@@ -31,7 +31,7 @@ from .procfs import cmdline, parent_pid, process_exit
 from .prompts import classify, clean
 from .settings import DEFAULTS
 from .types import Prompt, PromptKind
-from .validate import shown
+from .validate import shown, visible
 
 PROTOCOL = 1
 MAX_QUESTION = 64 * 1024
@@ -291,7 +291,7 @@ class AskBridge:
         ask = Ask(
             id=f"{next(self._ids)}-{os.urandom(4).hex()}",
             prompt=prompt_of(question),
-            host=host_of(question),
+            host=host_of(visible(question)),  # the cluster's words, never hidden ones
             command=cmdline(ssh_pid),
             origin=origin,
             _reply=loop.create_future(),

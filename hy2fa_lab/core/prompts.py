@@ -22,11 +22,9 @@ _HOSTKEY = re.compile(
 )
 _HOSTKEY_START = re.compile(r"The authenticity of host|Warning: the \S+ host key for", re.I)
 _DUO = re.compile(r"Passcode or option \((\d+)-(\d+)\)", re.I)
-_DUO_STARTS = (
-    _PREFIX,
-    re.compile(r"two-factor login", re.I),
-    re.compile(r"Enter a passcode", re.I),
-)
+# The lines of Duo's menu above its options ("Duo two-factor login for u", "Enter a passcode
+# or select one of the following options:").
+_DUO_HEADER = re.compile(r"two-factor login|Enter a passcode|following options", re.I)
 _DUO_OPTION = re.compile(r"^\s*(\d+)\.\s+(.+?)\s*$")
 _PASSPHRASE = re.compile(r"passphrase", re.I)
 _OTP = re.compile(
@@ -85,12 +83,43 @@ def classify(output: str) -> Prompt | None:
         return Prompt(PromptKind.HOSTKEY, text, ("yes", "no"), secret=False)
     duo = _DUO.search(bare)
     if duo:
-        block = lines[_last_match(lines, *_DUO_STARTS) :]
+        block = lines[_duo_start(lines, int(duo.group(1)), int(duo.group(2))) :]
         options = tuple(
             match.group(2) for match in (_DUO_OPTION.match(item) for item in block) if match
         )
         return Prompt(PromptKind.DUO, "\n".join(block), options, secret=True)
     return Prompt(_kind_of(bare), line, (), secret=True)
+
+
+def _duo_start(lines: list[str], first: int, last: int) -> int:
+    """Index of the line where a Duo question (the menu and ``Passcode or option (1-N)``,
+    the last line) starts. Two shapes: sshd with pam_duo asks the whole menu as the prompt,
+    so it starts at OpenSSH's ``(user@host)`` prefix; a server that sends the menu as
+    keyboard-interactive instruction text gets it printed on the lines before the prefixed
+    prompt line (so does an ssh older than 8.5, which adds no prefix). Lines above the
+    question are taken as its menu only when they are one: options numbered ``first`` to
+    ``last`` right above the prompt, under Duo's header; banner text never is."""
+    end = len(lines) - 1
+    for index in range(end - 1, -1, -1):
+        if _PREFIX.match(lines[index]):
+            if _DUO.search(lines[index]):
+                break  # an earlier question's last line: this one starts below it
+            return index  # the question itself holds the menu (pam_duo)
+    index = end - 1
+    while index >= 0 and not lines[index].strip():
+        index -= 1
+    numbers: list[int] = []
+    while index >= 0 and (option := _DUO_OPTION.match(lines[index])):
+        numbers.insert(0, int(option.group(1)))
+        index -= 1
+    if numbers != list(range(first, last + 1)):
+        return end
+    start = end
+    while index >= 0 and (not lines[index].strip() or _DUO_HEADER.search(lines[index])):
+        if lines[index].strip():
+            start = index
+        index -= 1
+    return start
 
 
 def _last_match(lines: list[str], *patterns: re.Pattern[str]) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from .validate import visible
+
 
 class State(str, enum.Enum):
     """Life cycle of one ControlMaster session (see docs/architecture.md)."""
@@ -48,12 +50,19 @@ class Reason(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Prompt:
-    """A question ssh is waiting on. ``text`` is ssh's own words, verbatim."""
+    """A question ssh is waiting on. ``text`` is ssh's own words, verbatim, except that
+    characters that reorder or hide text (U+202E, ...) are shown escaped
+    (:func:`validate.visible`): a connection's prompt and an ask's question are both made
+    here, and every surface (Lab, the CLI, the widget) shows this text."""
 
     kind: PromptKind
     text: str
     options: tuple[str, ...] = ()
     secret: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", visible(self.text))
+        object.__setattr__(self, "options", tuple(visible(option) for option in self.options))
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -80,9 +80,40 @@ _JUMP_HOP = re.compile(
 )
 
 
+# Letters and marks that print as nothing (Hangul fillers, the combining grapheme joiner, Khmer
+# inherent vowels): str.isprintable() passes them, but they hide that something is there.
+_BLANK_PRINTABLE = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u3164\uffa0")
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def visible(text: str) -> str:
+    """``text`` as it is, except that every character that could reorder or hide what is shown
+    is written as its escape, the way ``repr()`` writes it: U+202E (right-to-left override)
+    becomes ``\\u202e``. That is every character ``str.isprintable()`` refuses (terminal
+    controls, bidi and other format characters such as U+2066-U+2069, U+200B-U+200F and
+    U+FEFF, line separators, surrogates) and the blank letters of ``_BLANK_PRINTABLE``; line
+    breaks, tabs and spaces stay. A cluster's question is shown through this: its own words,
+    but never words that read as others. Escaping twice changes nothing."""
+    return "".join(
+        char
+        if char in "\n\t"
+        or (char.isprintable() and char not in _BLANK_PRINTABLE)
+        or unicodedata.category(char) == "Zs"
+        else _escaped(char)
+        for char in text
+    )
+
+
 def shown(value: object) -> str:
-    """``repr(value)``, cut short: a refused 5 MB input is not echoed back whole."""
-    text = repr(value)
+    """``repr(value)`` (through :func:`visible`), cut short: a refused 5 MB input is not
+    echoed back whole."""
+    text = visible(repr(value))
     return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
 
 

@@ -40,7 +40,7 @@ import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeAlias
+from typing import Literal, TypeAlias
 
 import asyncssh
 import pyotp
@@ -92,18 +92,25 @@ class PromptStep:
 
     ``text`` is the prompt as the server sends it (``{user}`` becomes the login name), or a
     function that makes it at each challenge; ``echo`` whether the client shows what is typed,
-    ``expected`` the right answer or a check function.
+    ``expected`` the right answer or a check function. ``instructions`` is the challenge's
+    keyboard-interactive instruction text (``{user}`` replaced too), which OpenSSH prints on
+    the lines before the prompt.
     """
 
     text: str | Callable[[], str]
     echo: bool = False
     expected: Expected = field(kw_only=True, repr=False)
     push: Push | None = field(default=None, kw_only=True)  # an option that pushes (Duo)
+    instructions: str = field(default="", kw_only=True)
 
     def render(self, username: str) -> str:
         """The prompt text for ``username``."""
         text = self.text() if callable(self.text) else self.text
         return text.replace(USER_TOKEN, username)
+
+    def render_instructions(self, username: str) -> str:
+        """The instruction text for ``username`` ("" for none)."""
+        return self.instructions.replace(USER_TOKEN, username)
 
     async def accepts(self, answer: str) -> bool:
         """Whether ``answer`` is right for this step."""
@@ -189,25 +196,35 @@ def duo(
     device: str = "XXX-XXX-1234",
     push_delay: float = 0.5,
     push: Push | None = None,
+    menu_in: Literal["prompt", "instructions"] = "prompt",
+    banner: str | None = None,
 ) -> PromptScript:
     """Alliance clusters with Duo: one echo-on prompt holding the whole menu.
 
     The passcode is accepted; so is option ``1`` (Duo Push): the server says it pushed, waits
     ``push_delay`` seconds as if the person approved on the phone, and lets the login through
     (``push`` changes what it says, how long it waits, and whether it approves).
+
+    ``menu_in="instructions"`` is the other shape servers send: the menu as the challenge's
+    instruction text (OpenSSH prints it on the lines before the prompt) and only
+    ``Passcode or option (1-1): `` as the prompt, where sshd with pam_duo puts it all in the
+    prompt.
     """
     push = push or Push(delay=push_delay)
-    text = (
+    menu = (
         "Duo two-factor login for {user}\n"
         "\n"
         "Enter a passcode or select one of the following options:\n"
         "\n"
         f" 1. Duo Push to {device}\n"
         "\n"
-        "Passcode or option (1-1): "
     )
-    step = PromptStep(text, echo=True, expected=passcode, push=push)
-    return PromptScript(steps=[step])
+    question = "Passcode or option (1-1): "
+    if menu_in == "instructions":
+        step = PromptStep(question, echo=True, expected=passcode, push=push, instructions=menu)
+    else:
+        step = PromptStep(menu + question, echo=True, expected=passcode, push=push)
+    return PromptScript(steps=[step], banner=banner)
 
 
 def nersc(password: str, otp_check: Expected) -> PromptScript:
@@ -327,7 +344,7 @@ class _ScriptedServer(asyncssh.SSHServer):
         if script.delay:
             await asyncio.sleep(script.delay)
         step = script.steps[self._step]
-        return "", "", "", [(step.render(username), step.echo)]
+        return "", step.render_instructions(username), "", [(step.render(username), step.echo)]
 
     async def get_kbdint_challenge(
         self, username: str, lang: str, submethods: str
@@ -371,8 +388,9 @@ class _ScriptedServer(asyncssh.SSHServer):
         script = self._owner.script
         self._step += 1
         if self._step < len(script.steps):
-            name, _, lang, prompts = await self._challenge(username)
-            return name, notice, lang, prompts
+            name, instructions, lang, prompts = await self._challenge(username)
+            said = "\n".join(part for part in (notice, instructions) if part)
+            return name, said, lang, prompts
         done = script.username is None or username == script.username
         if notice:  # said before the login goes through, as Duo's "Success. Logging you in..."
             self._outcome = done

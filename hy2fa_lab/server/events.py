@@ -10,9 +10,9 @@ from typing import Any
 from ..core.asks import Ask
 from ..core.session import MasterSession
 
-SCHEMA_ID = "https://events.hy2fa-lab.org/hy2fa_lab/connection/v1"
+SCHEMA_ID = "https://events.hy2fa-lab.org/hy2fa_lab/connection/v2"
 SCHEMA_PATH = Path(__file__).parent / "event_schemas" / "connection" / "v2.yaml"
-ASK_SCHEMA_ID = "https://events.hy2fa-lab.org/hy2fa_lab/ask/v1"
+ASK_SCHEMA_ID = "https://events.hy2fa-lab.org/hy2fa_lab/ask/v2"
 ASK_SCHEMA_PATH = Path(__file__).parent / "event_schemas" / "ask" / "v2.yaml"
 
 
