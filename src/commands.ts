@@ -10,6 +10,7 @@ import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
 import { isUnsupported } from './errors';
 import { CommandIDs, IHy2faModel } from './tokens';
+import { madeByWords } from './words';
 
 /** What the commands act on. */
 export interface ICommandContext {
@@ -90,7 +91,10 @@ async function connect(
   }
 }
 
-/** `hy2fa:disconnect`: stop `args.name`, or a connection picked from the open ones. */
+/**
+ * `hy2fa:disconnect`: stop `args.name` (a connection's id or name), or a connection picked
+ * from the open ones (two of one name are told apart by who made them).
+ */
 async function disconnect(
   context: ICommandContext,
   args: ReadonlyPartialJSONObject
@@ -99,9 +103,19 @@ async function disconnect(
   let name = args.name as string | undefined;
   if (!name) {
     await model.refresh();
-    const live = model.connections
-      .filter(c => c.state !== 'failed' && c.state !== 'disconnected')
-      .map(c => c.name);
+    const open = model.connections.filter(
+      c => c.state !== 'failed' && c.state !== 'disconnected'
+    );
+    const ids = new Map<string, string>(); // what the list shows -> the connection's id
+    for (const connection of open) {
+      const made = madeByWords(connection, trans);
+      let item = made ? `${connection.name} (${made})` : connection.name;
+      if (ids.has(item)) {
+        item = `${item} ${connection.control_path}`;
+      }
+      ids.set(item, connection.id);
+    }
+    const live = [...ids.keys()];
     if (live.length === 0) {
       await showDialog({
         title: trans.__('2FA connections'),
@@ -117,7 +131,7 @@ async function disconnect(
     if (!result.button.accept || !result.value) {
       return;
     }
-    name = result.value;
+    name = ids.get(result.value) ?? result.value;
   }
   await model.disconnect(name);
 }

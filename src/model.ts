@@ -108,13 +108,13 @@ export class Hy2faModel implements IHy2faModel {
   /** Connections lost without the person asking, until they reconnect or it is forgotten. */
   get lost(): IConnection[] {
     return [...this._lost]
-      .map(name => this._connections.get(name))
+      .map(id => this._connections.get(id))
       .filter((c): c is IConnection => c !== undefined);
   }
 
-  /** Stop counting `name` as lost. */
-  forgetLost(name: string): void {
-    if (this._lost.delete(name)) {
+  /** Stop counting a connection (its id, or a name) as lost. */
+  forgetLost(key: string): void {
+    if (this._lost.delete(this.connection(key)?.id ?? key)) {
       this._changed.emit();
     }
   }
@@ -182,18 +182,33 @@ export class Hy2faModel implements IHy2faModel {
     return this.connections.filter(c => c.state === 'connected').length;
   }
 
-  connection(name: string): IConnection | undefined {
-    return this._connections.get(name);
+  /**
+   * The connection with id `key`, else the one the name `key` means, as the server decides
+   * it (two may share a name: a master a notebook's own ssh made, and a login).
+   */
+  connection(key: string): IConnection | undefined {
+    return (
+      this._connections.get(key) ??
+      preferred(this.connections.filter(c => c.name === key))
+    );
   }
 
-  /** The connection shown in a cluster's row (its own name, or the one the server named). */
+  /**
+   * The connection shown in a cluster's row: the one the server named for it, or a login
+   * of the cluster (by this server, not a master some ssh made at its own socket) that is
+   * newer, such as one that just started.
+   */
   connectionFor(cluster: ICluster): IConnection | undefined {
-    return (
-      this._connections.get(cluster.name) ??
-      (cluster.connection
-        ? this._connections.get(cluster.connection)
-        : undefined)
+    const named = cluster.connection_id
+      ? this._connections.get(cluster.connection_id)
+      : undefined;
+    const logins = this.connections.filter(
+      c =>
+        c.made_by?.kind !== 'ssh' &&
+        (c.name === cluster.name ||
+          (!!cluster.connection && c.name === cluster.connection))
     );
+    return preferred(named ? [named, ...logins] : logins, false);
   }
 
   /** Connections waiting for an answer. */
@@ -298,7 +313,7 @@ export class Hy2faModel implements IHy2faModel {
   }
 
   /**
-   * Apply an `ask/v1` event: an `asked` one carries the whole ask (as `GET hy2fa/asks`
+   * Apply an `ask/v2` event: an `asked` one carries the whole ask (as `GET hy2fa/asks`
    * lists it), any other action means the ask is gone.
    */
   applyAskEvent(event: IAskEvent): void {
@@ -345,17 +360,29 @@ export class Hy2faModel implements IHy2faModel {
   }
 
   /**
-   * Apply a `connection/v1` event: its data is the connection as the REST API shows it,
+   * Apply a `connection/v2` event: its data is the connection as the REST API shows it,
    * kept unless a newer view arrived first.
    */
   applyEvent(connection: IConnection): void {
-    const known = this._connections.get(connection.name);
-    if (isOlder(connection.version, known?.version)) {
+    const known = this._connections.get(connection.id);
+    if (
+      isOlder(connection.version, known?.version) ||
+      this._superseded.has(connection.id)
+    ) {
       return; // a reply that already told more arrived first
+    }
+    if (connection.superseded_by) {
+      this.drop(connection.id); // a newer login of its name took its place
+      this._changed.emit();
+      return;
     }
     this.put(connection);
     for (const cluster of this._clusters) {
-      if (cluster.name === connection.cluster && !cluster.connection) {
+      if (
+        cluster.name === connection.cluster &&
+        !cluster.connection &&
+        connection.made_by?.kind !== 'ssh'
+      ) {
         cluster.connection = connection.name;
       }
     }
@@ -379,22 +406,28 @@ export class Hy2faModel implements IHy2faModel {
     }
   }
 
+  /** Answer the prompt of the connection `key` (its id; a name is taken too). */
   async answer(
-    name: string,
+    key: string,
     response: string,
     promptId?: number
   ): Promise<IConnection> {
-    return this.apply(this._backend.answer(name, response, promptId));
+    const id = this.connection(key)?.id ?? key;
+    return this.apply(this._backend.answer(id, response, promptId));
   }
 
-  /** Stop a master or cancel a login: asked for, so it is not counted as lost. */
-  async disconnect(name: string): Promise<IConnection> {
-    this._leaving.add(name);
+  /**
+   * Stop a master or cancel a login (`key`: its id, or a name, also of a cluster whose
+   * master this server never saw): asked for, so it is not counted as lost.
+   */
+  async disconnect(key: string): Promise<IConnection> {
+    const id = this.connection(key)?.id ?? key;
+    this._leaving.add(id);
     try {
-      return await this.apply(this._backend.disconnect(name));
+      return await this.apply(this._backend.disconnect(id));
     } finally {
       // Its reply came after the state changed on the server: nothing later is this one.
-      this._leaving.delete(name);
+      this._leaving.delete(id);
     }
   }
 
@@ -420,7 +453,7 @@ export class Hy2faModel implements IHy2faModel {
 
   private async apply(call: Promise<IConnection>): Promise<IConnection> {
     const connection = await call;
-    const known = this._connections.get(connection.name);
+    const known = this._connections.get(connection.id);
     // An event may already have moved it further on (the reply was computed before it):
     // keep the newer view.
     const newer = !isOlder(connection.version, known?.version);
@@ -435,8 +468,19 @@ export class Hy2faModel implements IHy2faModel {
   }
 
   private put(connection: IConnection): void {
-    this._connections.set(connection.name, connection);
-    this._appliedAt.set(connection.name, ++this._applied);
+    this._connections.set(connection.id, connection);
+    this._appliedAt.set(connection.id, ++this._applied);
+  }
+
+  /** Forget a superseded connection; a late view of it is not taken again. */
+  private drop(id: string): void {
+    this._superseded.add(id);
+    if (this._superseded.size > GONE_LIMIT) {
+      this._superseded.delete(this._superseded.values().next().value as string);
+    }
+    this._connections.delete(id);
+    this._appliedAt.delete(id);
+    this._lost.delete(id);
   }
 
   /**
@@ -445,24 +489,24 @@ export class Hy2faModel implements IHy2faModel {
    */
   private replaceConnections(connections: IConnection[], mark: number): void {
     const before = this._connections;
-    const next = new Map(connections.map(c => [c.name, c]));
-    for (const [name, known] of before) {
-      if ((this._appliedAt.get(name) ?? 0) <= mark) {
+    const next = new Map(connections.map(c => [c.id, c]));
+    for (const [id, known] of before) {
+      if ((this._appliedAt.get(id) ?? 0) <= mark) {
         continue; // known before the poll asked: the poll's view is newer
       }
-      const polled = next.get(name);
+      const polled = next.get(id);
       if (!polled || isOlder(polled.version, known.version)) {
-        next.set(name, known);
+        next.set(id, known);
       }
     }
     this._connections = next;
-    for (const name of next.keys()) {
-      if (next.get(name) !== before.get(name)) {
-        this._appliedAt.set(name, ++this._applied);
+    for (const id of next.keys()) {
+      if (next.get(id) !== before.get(id)) {
+        this._appliedAt.set(id, ++this._applied);
       }
     }
-    for (const [name, connection] of next) {
-      this.emitChange(before.get(name), connection);
+    for (const [id, connection] of next) {
+      this.emitChange(before.get(id), connection);
     }
   }
 
@@ -478,17 +522,16 @@ export class Hy2faModel implements IHy2faModel {
     if (previous === after.state) {
       return;
     }
-    const name = after.name;
+    const id = after.id;
     let lost = false;
     if (GONE_STATES.includes(after.state)) {
-      const asked =
-        this._leaving.has(name) || after.message === ASKED_DISCONNECT;
+      const asked = this._leaving.has(id) || after.message === ASKED_DISCONNECT;
       lost = previous !== null && LIVE_STATES.includes(previous) && !asked;
       if (lost) {
-        this._lost.add(name);
+        this._lost.add(id);
       }
     } else {
-      this._lost.delete(name);
+      this._lost.delete(id);
     }
     if (after.state === 'starting' && this._unsupported !== null) {
       // A login began (a kernel, another tab): masters can be made after all.
@@ -554,6 +597,7 @@ export class Hy2faModel implements IHy2faModel {
   private _asksRequested = 0;
   private _asksApplied = 0;
   private _gone = new Set<string>();
+  private _superseded = new Set<string>();
   private _clusters: ICluster[] = [];
   private _connections = new Map<string, IConnection>();
   private _serverStatus: ServerStatus = 'unknown';
@@ -594,6 +638,38 @@ function statusOf(error: unknown): ServerStatus {
     return 'missing';
   }
   return 'unreachable';
+}
+
+/**
+ * Of several connections, the one a name means: a login under way, else one this server's
+ * login made (unless `logins` is false), else a live one, else the newest.
+ */
+function preferred(
+  connections: IConnection[],
+  logins = true
+): IConnection | undefined {
+  const rank = (c: IConnection): number[] => [
+    PENDING_STATES.includes(c.state) ? 1 : 0,
+    logins && (c.made_by?.kind ?? 'login') === 'login' ? 1 : 0,
+    LIVE_STATES.includes(c.state) ? 1 : 0,
+    c.version
+  ];
+  let best: IConnection | undefined;
+  for (const connection of connections) {
+    if (!best || compare(rank(connection), rank(best)) > 0) {
+      best = connection;
+    }
+  }
+  return best;
+}
+
+function compare(a: number[], b: number[]): number {
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] !== b[i]) {
+      return a[i] - b[i];
+    }
+  }
+  return 0;
 }
 
 /** Whether a view numbered `version` is older than the one numbered `known`. */

@@ -44,8 +44,8 @@ export class LostNotifications implements IDisposable {
 
   private _onLost(_: unknown, connection: IConnection): void {
     const { trans } = this.options;
-    const name = connection.name;
-    this.dismiss(name);
+    const key = connection.id;
+    this.dismiss(key);
     const label = this.options.label(connection.cluster);
     const id = Notification.warning(lostWords(connection, label, trans), {
       autoClose: false,
@@ -58,13 +58,13 @@ export class LostNotifications implements IDisposable {
         }
       ]
     });
-    this._shown.set(name, id);
+    this._shown.set(key, id);
   }
 
   /** Back (connected, or a login under way): the notification has nothing more to say. */
   private _onState(_: unknown, change: IConnectionChange): void {
     if (!GONE_STATES.includes(change.connection.state)) {
-      this.dismiss(change.connection.name);
+      this.dismiss(change.connection.id);
     }
   }
 
@@ -73,10 +73,10 @@ export class LostNotifications implements IDisposable {
     if (change.type !== 'removed') {
       return;
     }
-    for (const [name, id] of this._shown) {
+    for (const [key, id] of this._shown) {
       if (id === change.notification.id) {
-        this._shown.delete(name);
-        this.model.forgetLost(name);
+        this._shown.delete(key);
+        this.model.forgetLost(key);
       }
     }
   }
@@ -100,14 +100,16 @@ export class LostNotifications implements IDisposable {
     });
   }
 
-  private dismiss(name: string): void {
-    const id = this._shown.get(name);
+  /** Dismiss the notification about the connection `key` (its id), if one is shown. */
+  private dismiss(key: string): void {
+    const id = this._shown.get(key);
     if (id !== undefined) {
-      this._shown.delete(name);
+      this._shown.delete(key);
       Notification.dismiss(id);
     }
   }
 
+  /** Connection id -> the id of the notification shown about it. */
   private _shown = new Map<string, string>();
   private _isDisposed = false;
 }

@@ -14,6 +14,7 @@ import React, { useEffect, useRef, useState } from 'react';
 import { arrange, matches } from './arrange';
 import { AsksSection } from './asks';
 import { ApiError, isUnsupported } from './errors';
+import { MastersSection } from './masters';
 import { PENDING_STATES } from './model';
 import { ClusterPrefs } from './prefs';
 import { Progress } from './progress';
@@ -314,6 +315,11 @@ function Panel(props: IPanelProps): JSX.Element {
       <Banner model={model} trans={trans} />
       <Limits model={model} trans={trans} />
       <AsksSection model={model} trans={trans} />
+      <MastersSection
+        model={model}
+        disconnect={connection => act(model.disconnect(connection.id), trans)}
+        trans={trans}
+      />
       {mine.length > 0 ? (
         <>
           <section

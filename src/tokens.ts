@@ -65,6 +65,8 @@ export interface ICluster {
   control_path?: string;
   master_pid?: number | null;
   connection?: string;
+  /** The id of the connection shown in this row (absent or null when none is). */
+  connection_id?: string | null;
   /** Why the socket is not usable (a master that does not answer, another user's socket). */
   message?: string;
   error?: { message: string; reason: string };
@@ -111,8 +113,17 @@ export interface IVerifying {
  * `hy2fa_lab/connection/v2` event.
  */
 export interface IConnection {
-  /** The cluster, or `user@cluster`. */
+  /** Its identity: what answers, cancels and events name (two may share a `name`). */
+  id: string;
+  /** For people: the cluster, or `user@cluster`. */
   name: string;
+  /**
+   * Who made the master: this server's login, one found running at the server's start, or
+   * an ssh a kernel ran with its own socket (through the askpass bridge).
+   */
+  made_by?: IMadeBy;
+  /** The id of the newer login that took this finished one's place: it is dropped. */
+  superseded_by?: string | null;
   cluster: string;
   host: string;
   user: string;
@@ -133,6 +144,14 @@ export interface IConnection {
   updated: string | null;
   /** Grows with every change: of two views, the larger one is newer. */
   version: number;
+}
+
+/** Who made a connection's master (`made_by` of the connection view). */
+export interface IMadeBy {
+  kind: 'login' | 'found' | 'ssh' | string;
+  /** The notebook whose kernel ran the ssh (kind `ssh`). */
+  notebook?: string;
+  kernel_id?: string;
 }
 
 /** A connection's state changed, as this frontend saw it (an event or a poll). */
@@ -239,15 +258,19 @@ export interface IHy2faModel extends IDisposable {
   readonly connections: IConnection[];
   /** Live masters. */
   readonly liveCount: number;
-  connection(name: string): IConnection | undefined;
-  /** The connection shown in a cluster's row (its own name, or the one the server named). */
+  /**
+   * The connection with this id, else the one a name means: a login under way, else one
+   * this server's login made, else a live one, else the newest (as the server decides).
+   */
+  connection(key: string): IConnection | undefined;
+  /** The connection shown in a cluster's row (the one the server named, or its login). */
   connectionFor(cluster: ICluster): IConnection | undefined;
   /** Connections waiting for an answer. */
   prompting(): IConnection[];
   /** Connections lost without the person asking, until they reconnect or it is forgotten. */
   readonly lost: IConnection[];
-  /** Stop counting `name` as lost (the person saw it and let it be). */
-  forgetLost(name: string): void;
+  /** Stop counting a connection (id or name) as lost (the person saw it and let it be). */
+  forgetLost(key: string): void;
   /**
    * Why no master can be made with the server's ssh (Windows' OpenSSH, too old a
    * version), in the server's words, once a connect said so (501 `unsupported`); else null.
@@ -266,13 +289,14 @@ export interface IHy2faModel extends IDisposable {
   refresh(): Promise<void>;
   /** Start a login (or join the one under way). */
   connect(cluster: string, user?: string): Promise<IConnection>;
-  /** Answer a connection's prompt; the response is not kept. */
+  /** Answer a connection's prompt (by id; a name is taken too); the response is not kept. */
   answer(
-    name: string,
+    key: string,
     response: string,
     promptId?: number
   ): Promise<IConnection>;
-  disconnect(name: string): Promise<IConnection>;
+  /** Cancel a login or stop a master (by id; a name is taken too). */
+  disconnect(key: string): Promise<IConnection>;
   /** Answer a kernel's ssh; the response is not kept. */
   answerAsk(id: string, response: string): Promise<void>;
   /** Cancel an ask: the ssh that asks ends. */

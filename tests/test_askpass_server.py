@@ -181,7 +181,7 @@ async def test_a_kernels_own_ssh_asks_in_lab_and_its_master_is_reused(
         assert stopped["state"] == "disconnected"
         assert mux.alive(str(socket_path)) is None
 
-        asks = [e for e in events if e["schema_id"].endswith("/ask/v1")]
+        asks = [e for e in events if e["schema_id"].endswith("/ask/v2")]
         assert [e["action"] for e in asks] == ["asked", "answered", "asked", "answered"]
         assert all(code not in json.dumps(e) for e in events)
     finally:

@@ -453,7 +453,7 @@ def refusal(response: HTTPResponse) -> dict[str, Any]:
     message = payload.get("message")
     assert isinstance(message, str) and message, payload
     # A path part that is not UTF-8 is refused by tornado itself, with no reason word.
-    tornado_400 = response.code == 400 and message.startswith("Invalid unicode in name")
+    tornado_400 = response.code == 400 and message.startswith("Invalid unicode in ")
     assert "reason" in payload
     assert tornado_400 or (isinstance(payload["reason"], str) and payload["reason"]), payload
     assert TRACEBACK not in message and not payload.get("traceback"), payload

@@ -107,7 +107,7 @@ class FakeBackend implements IBackend {
   }
 }
 
-/** An `ask/v1` event: the ask as `GET hy2fa/asks` lists it, and what happened. */
+/** An `ask/v2` event: the ask as `GET hy2fa/asks` lists it, and what happened. */
 const event = (id: string, action: IAskEvent['action']): IAskEvent => ({
   action,
   ...ask(id)

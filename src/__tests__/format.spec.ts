@@ -19,6 +19,7 @@ const view = (
   state: ConnectionState,
   extra: Partial<IConnection> = {}
 ): IConnection => ({
+  id: 'c-saga',
   name: 'saga',
   cluster: 'saga',
   host: 'saga.sigma2.no',

@@ -25,6 +25,7 @@ const view = (
   version: number,
   extra: Partial<IConnection> = {}
 ): IConnection => ({
+  id: `c-${name}`,
   name,
   cluster: name,
   host: `${name}.example.org`,

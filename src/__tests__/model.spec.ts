@@ -27,12 +27,13 @@ const cluster = (name: string, extra: Partial<ICluster> = {}): ICluster => ({
   ...extra
 });
 
-/** A connection as the REST API shows it, and as a `connection/v1` event carries it. */
+/** A connection as the REST API shows it, and as a `connection/v2` event carries it. */
 const connection = (
   name: string,
   state: ConnectionState,
   extra: Partial<IConnection> = {}
 ): IConnection => ({
+  id: `c-${name}`,
   name,
   cluster: name,
   host: `${name}.example.org`,
@@ -170,6 +171,51 @@ describe('Hy2faModel', () => {
     backend.connectionList = [connection('saga', 'disconnected')];
     await model.refresh();
     expect(model.liveCount).toBe(0);
+  });
+
+  it('tells two connections of one name apart by their id', async () => {
+    const backend = new FakeBackend();
+    const disconnected: string[] = [];
+    backend.disconnect = async (key: string) => {
+      disconnected.push(key);
+      return connection('saga', 'failed', { id: key, version: 9 });
+    };
+    // A master a notebook's own ssh made at its own socket, and a login from the sidebar.
+    const notebooks = connection('saga', 'connected', {
+      id: 'hsp',
+      made_by: { kind: 'ssh', notebook: 'Analysis.ipynb' },
+      control_path: '/tmp/hsp.sock',
+      version: 3
+    });
+    const login = connection('saga', 'prompting', { id: 'login', version: 4 });
+    backend.connectionList = [notebooks, login];
+    const model = quietModel(backend);
+    await model.refresh();
+    expect(model.connections.map(c => c.id).sort()).toEqual(['hsp', 'login']);
+    expect(model.connection('saga')?.id).toBe('login');
+    expect(model.connection('hsp')?.made_by?.notebook).toBe('Analysis.ipynb');
+    expect(model.connectionFor(model.clusters[0])?.id).toBe('login');
+    await model.disconnect('saga');
+    expect(disconnected).toEqual(['login']); // never the notebook's master
+    await model.answer('saga', '123456');
+    expect(backend.answers[0][0]).toBe('login');
+  });
+
+  it('drops a connection another login superseded, and a late view of it too', async () => {
+    const backend = new FakeBackend();
+    const events = new Signal<unknown, Event.Emission>({});
+    const old = connection('saga', 'failed', { id: 'old', version: 2 });
+    backend.connectionList = [old];
+    const model = quietModel(backend, { events });
+    await model.refresh();
+    events.emit(emission({ ...old, superseded_by: 'new', version: 5 }));
+    events.emit(
+      emission(connection('saga', 'starting', { id: 'new', version: 6 }))
+    );
+    expect(model.connections.map(c => c.id)).toEqual(['new']);
+    events.emit(emission({ ...old, version: 7 })); // a late view of the superseded one
+    expect(model.connections.map(c => c.id)).toEqual(['new']);
+    expect(model.connectionFor(model.clusters[0])?.id).toBe('new');
   });
 
   it('takes an event of the server stream as the REST view of the connection', async () => {
