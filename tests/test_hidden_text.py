@@ -74,6 +74,20 @@ def test_a_prompt_shows_its_text_and_options_escaped() -> None:
     assert prompt.to_json()["options"] == ["Push to \\u202e4321"]
 
 
+def test_what_ssh_says_while_verifying_and_its_failure_message_are_escaped() -> None:
+    from hy2fa_lab.core.session import MasterSession
+    from hy2fa_lab.core.types import Target
+
+    target = Target("c", "c", "c.example.org", "u", 22, "/tmp/hy2fa-none.sock", "1h")
+    session = MasterSession(target)
+    session.state = State.VERIFYING
+    session._pending = "Pushed to \u202e4321 enohp\r\n"  # what ssh printed
+    session.message = "Permission denied \u2066(x)\u2069"
+    view = session.to_json()
+    assert view["verifying"]["lines"] == ["Pushed to \\u202e4321 enohp"]
+    assert view["message"] == "Permission denied \\u2066(x)\\u2069"
+
+
 def test_an_asks_question_and_host_are_escaped() -> None:
     question = "(u@evil\u202ehost) " + RLO_QUESTION
     ask = Ask(

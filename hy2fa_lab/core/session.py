@@ -40,6 +40,7 @@ from .prompts import (
 )
 from .settings import DEFAULTS
 from .types import SETTLED_STATES, Prompt, PromptKind, Reason, State, Target
+from .validate import visible
 
 ChangeCallback = Callable[["MasterSession"], None]
 _VERSIONS = itertools.count(1)
@@ -240,7 +241,7 @@ class MasterSession:
             "prompt": prompt,
             "verifying": verifying,
             "reason": self.reason.value if self.reason else None,
-            "message": self.message,
+            "message": visible(self.message),  # ssh's words in it, shown as prompts are
             "control_path": self.target.control_path,
             "master_pid": self.master_pid,
             "since": _iso(self.since),
@@ -253,9 +254,8 @@ class MasterSession:
         """What ssh printed since the last answer, line by line as it said it (a Duo push
         notice, a Verified Push code to type on the phone): never an answer, which ssh does
         not echo."""
-        return [line for line in clean(self._pending).split("\n")[:-1] if line.strip()][
-            -_VERIFYING_LINES:
-        ]
+        lines = [line for line in clean(self._pending).split("\n")[:-1] if line.strip()]
+        return [visible(line) for line in lines[-_VERIFYING_LINES:]]
 
     def argv(self) -> list[str]:
         """The ssh command line: a list, never a shell string, and never a secret."""
