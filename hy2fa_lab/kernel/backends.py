@@ -39,27 +39,89 @@ class ServerInfo:
 
 
 def find_server() -> ServerInfo | None:
-    """The server that started this kernel, or the one named by HY2FA_SERVER_URL."""
+    """The server that started this kernel, or the one named by HY2FA_SERVER_URL.
+
+    The server is read from its own runtime file, ``jpserver-<JPY_PARENT_PID>.json`` in
+    jupyter_core's runtime dir (a kernel has jupyter_core loaded already): not through
+    ``jupyter_server.serverapp``, whose import (jupyter_events, jsonschema, lark grammars)
+    costs a new kernel a second or more.
+    """
     url = os.environ.get("HY2FA_SERVER_URL")
     if url:
         return ServerInfo(url.rstrip("/") + "/", os.environ.get("HY2FA_TOKEN", ""))
     parent = os.environ.get("JPY_PARENT_PID")
     if not parent or not parent.isdigit():
         return None
-    from jupyter_server.serverapp import list_running_servers
+    info = _runtime_info(int(parent))
+    if info is None or not info.get("url"):
+        return None
+    return ServerInfo(_direct_url(info).rstrip("/") + "/", str(info.get("token") or ""))
 
-    for info in list_running_servers():
-        if info.get("pid") == int(parent):
-            return ServerInfo(str(info["url"]).rstrip("/") + "/", str(info.get("token", "")))
-    return None
+
+def _runtime_info(pid: int) -> dict[str, Any] | None:
+    """What the server with ``pid`` wrote in ``jpserver-<pid>.json`` (as jupyter_server's
+    ``list_running_servers`` reads it), or None."""
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    path = os.path.join(jupyter_runtime_dir(), f"jpserver-{pid}.json")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            info = json.load(handle)
+    except (OSError, ValueError):  # no such server, or its file half written
+        return None
+    if not isinstance(info, dict) or info.get("pid") != pid:
+        return None
+    return info
+
+
+# An address a server listens on for every interface, and the loopback address that reaches
+# it. jupyter_server writes ``hostname`` "localhost" when its ip is unset.
+_WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}  # noqa: S104 - compared, never bound
+
+
+def _direct_url(info: dict[str, Any]) -> str:
+    """The server's URL as this machine reaches it directly.
+
+    jupyter_server writes a server listening on every address (``--ip=0.0.0.0`` or ``::``)
+    with the machine's host name, which may resolve to an address of another interface, or
+    not at all in a container; such a server is reached on loopback. A server on a given
+    address or name is reached there (never through a proxy: see ``_opener``). An HTTPS
+    server keeps its name, which its certificate names; a Unix socket server keeps its
+    ``http+unix`` URL, which ``ServerBackend`` does not speak.
+    """
+    url = str(info["url"])
+    port = info.get("port")
+    loopback = _WILDCARDS.get(str(info.get("hostname")))
+    if loopback is None or info.get("sock") or info.get("secure") or not isinstance(port, int):
+        return url
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{loopback}:{port}"))
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is not followed: the token goes to the server's own URL and nowhere else
+    (urllib would send it on to wherever ``Location`` points). An answer that redirects
+    (a login page, a URL that is not the server's) means there is no server to ask."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        fp.close()
+        raise urllib.error.URLError(f"it answered {code} {msg}, a redirect, not followed")
 
 
 def _opener(url: str) -> urllib.request.OpenerDirector:
-    """No HTTP proxy for a server on this machine (HPC sites often set http_proxy)."""
-    host = urllib.parse.urlsplit(url).hostname or ""
-    if host in ("localhost", "::1") or host.startswith("127."):
-        return urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    return urllib.request.build_opener()
+    """Never an HTTP proxy: ``url`` is always the kernel's own Jupyter server, on this
+    machine (or named by HY2FA_SERVER_URL), and every request carries the server's token.
+    HPC sites often set ``http_proxy`` without a ``no_proxy`` naming a login node's host
+    name, and a proxy would see the token (and answer 502 for a host it cannot reach)."""
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect)
 
 
 class Backend(Protocol):
