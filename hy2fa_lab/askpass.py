@@ -6,9 +6,16 @@ from its stdout. Asked from a terminal a person is looking at, it asks there, as
 have; otherwise (a kernel has no terminal) it hands the question to the Jupyter server over
 the Unix socket named by ``HY2FA_ASKPASS_SOCKET`` and prints the answer that comes back.
 
-It runs once per question, so it imports almost nothing: no asyncio, no Jupyter, not even
-the rest of this package. The answer goes only to stdout (ssh's pipe): never argv, the
-environment, a file or a log.
+It runs once per question, so it imports almost nothing: no asyncio, no Jupyter, nothing of
+this package but the wire format (``askwire``, which imports nothing). The answer goes only
+to stdout (ssh's pipe): never argv, the environment, a file or a log.
+
+Portability: every Linux-only call has a fallback. ``/proc/<pid>/comm`` (is the parent an
+ssh client?) -> ``ps -o comm=`` where there is no /proc (macOS); ``os.pidfd_open`` and
+``signal.pidfd_send_signal`` (signal exactly the process checked) -> ``os.kill`` right after
+``os.getppid()`` confirms the parent is still ours (macOS, Linux before 5.3, a sandbox that
+refuses pidfds); a full listener backlog is ``EAGAIN`` on Linux and ``ECONNREFUSED`` on
+macOS and the BSDs, retried alike.
 """
 
 from __future__ import annotations
@@ -18,11 +25,18 @@ from __future__ import annotations
 import _socket
 import os
 import sys
+import time  # loaded by the interpreter's start-up already
 
-SOCKET_ENV = "HY2FA_ASKPASS_SOCKET"
+from .askwire import MAX_REPLY, SOCKET_ENV, parse_reply, request
+
 CONNECT_TIMEOUT = 1.0  # no server: say so within a second
-MAX_REPLY = 64 * 1024
-PROTOCOL = 1
+_FIRST_PAUSE, _LAST_PAUSE = 0.005, 0.1  # between tries at a listener whose backlog is full
+# A full backlog: EAGAIN on Linux. macOS and the BSDs say ECONNREFUSED, which on Linux means
+# that nobody listens (a server gone): there it is final at once (on macOS a server that is
+# gone costs the connect deadline).
+_BUSY: tuple[type[OSError], ...] = (
+    (BlockingIOError,) if sys.platform == "linux" else (BlockingIOError, ConnectionRefusedError)
+)
 
 
 def _fail(message: str) -> int:
@@ -31,24 +45,73 @@ def _fail(message: str) -> int:
     return 1
 
 
+def _is_ssh_client(pid: int) -> bool:
+    """Whether ``pid`` runs OpenSSH's client: its command name is exactly ``ssh``. Not
+    ``ssh-agent`` (an ``ssh-add -c`` confirmation: ending it would drop every key),
+    ``ssh-add``, ``sshd``, ``ssh-keygen``, ``sshpass``... Linux: ``/proc/<pid>/comm``, which
+    the kernel sets from the file the process executed (not its argv). Without /proc
+    (macOS): ``ps -o comm=``, the executable's path."""
+    try:
+        with open(f"/proc/{pid}/comm", "rb") as handle:
+            return handle.read() == b"ssh\n"
+    except OSError:
+        if os.path.isdir("/proc/self"):
+            return False  # /proc is there: the process is gone
+    import subprocess
+
+    try:
+        shown = subprocess.run(
+            ["ps", "-o", "comm=", "-p", str(pid)],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=2,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return os.path.basename(shown) == b"ssh"
+
+
 def _end_the_ssh() -> None:
     """A cancelled or refused question ends the ssh that asked (its parent) at once: an
-    empty answer would only make the server ask again. Only an ssh is ever signalled: run by
-    hand, or orphaned, the helper's parent is something else (a shell, init)."""
-    parent = os.getppid()
-    try:
-        with open(f"/proc/{parent}/comm", encoding="utf-8", errors="replace") as handle:
-            name = handle.read().strip()
-    except OSError:
-        return
-    if parent <= 1 or not name.startswith("ssh"):
-        return
-    try:
-        import signal
+    empty answer would only make the server ask again. Only an ssh client is ever signalled:
+    run by hand, or orphaned, the helper's parent is something else (a shell, init), and an
+    ssh-agent asks through ``SSH_ASKPASS`` too.
 
-        os.kill(parent, signal.SIGTERM)
+    The process checked is the process signalled: a pidfd of the parent is opened first;
+    if ``getppid()`` is still that pid afterwards, the pidfd is our living parent (a parent
+    that exits hands us to another at once), and a signal through it can reach no later
+    process with a reused pid. Without pidfds (macOS, Linux before 5.3, a sandbox that
+    refuses them) ``os.kill`` follows a last ``getppid()`` check: our parent's pid cannot
+    be reused while it is our parent, so only its exit in the instant between the two calls
+    could misdirect the signal."""
+    parent = os.getppid()
+    if parent <= 1:
+        return
+    import signal
+
+    pidfd = -1
+    try:  # noqa: SIM105 - contextlib is one more import for every question
+        pidfd = os.pidfd_open(parent)
+    except (AttributeError, OSError):
+        pass  # the os.kill fallback below
+    try:
+        if os.getppid() != parent or not _is_ssh_client(parent):
+            return
+        if pidfd >= 0:
+            try:
+                signal.pidfd_send_signal(pidfd, signal.SIGTERM)
+                return
+            except ProcessLookupError:
+                return  # it exited meanwhile
+            except (AttributeError, OSError):
+                pass  # no pidfd_send_signal (Python, kernel): os.kill
+        if os.getppid() == parent:
+            os.kill(parent, signal.SIGTERM)
     except OSError:
         pass
+    finally:
+        if pidfd >= 0:
+            os.close(pidfd)
 
 
 def _confirmation(question: str) -> bool:
@@ -85,30 +148,50 @@ def ask_terminal(tty: int, question: str) -> int:
     return 0
 
 
-def ask_server(path: str, question: str, tty: int = -1) -> int:
-    """Hand the question to the Jupyter server and print its answer.
+def _connect(path: str) -> _socket.socket:
+    """A connection to the listener at ``path`` within :data:`CONNECT_TIMEOUT`. A listener
+    whose backlog is full (many questions at once) is tried again, on a new socket, after a
+    short pause that doubles: nothing tells another process when its backlog has room, and
+    the whole wait stays within the deadline."""
+    deadline = time.monotonic() + CONNECT_TIMEOUT
+    pause = _FIRST_PAUSE
+    while True:
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        try:
+            sock.settimeout(max(deadline - time.monotonic(), 0.01))
+            sock.connect(path)
+            return sock
+        except _BUSY:
+            if time.monotonic() + pause >= deadline:
+                sock.close()
+                raise
+        except BaseException:
+            sock.close()
+            raise
+        time.sleep(pause)
+        sock.close()  # a socket whose connect failed is not tried again (POSIX)
+        pause = min(pause * 2, _LAST_PAUSE)
 
-    The exchange is two framed messages: ``b"1 <length>[ t]\n" + question`` one way, then a
-    line ``b"A<answer>\n"`` (the answer), ``b"E<reason>\n"`` (cancelled, refused) or, when
-    the helper has a terminal (`` t``), ``b"T\n"``: "ask on your terminal" — the server knows
-    whether the asking ssh runs under a kernel (IPython's ``!`` gives it a pty nobody looks
-    at) or in a terminal a person uses. No JSON: json pulls in re, and this runs for every
-    question.
-    """
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    sock.settimeout(CONNECT_TIMEOUT)
+
+def ask_server(path: str, question: str, tty: int = -1) -> int:
+    """Hand the question to the Jupyter server and print its answer, in the wire format of
+    :mod:`hy2fa_lab.askwire`. A helper with a terminal says so, and may be told to ask there:
+    the server knows whether the asking ssh runs under a kernel (IPython's ``!`` gives it a
+    pty nobody looks at) or in a terminal a person uses."""
     try:
-        sock.connect(path)
+        sock = _connect(path)
     except OSError as error:
-        sock.close()
         if tty >= 0:
             return ask_terminal(tty, question)  # no server: as ssh itself would have asked
+        if isinstance(error, _BUSY):
+            return _fail(
+                f"the Jupyter server is busy (too many questions at once) and did not take "
+                f"{question.strip()!r} within {CONNECT_TIMEOUT:g} s"
+            )
         return _fail(f"cannot reach the Jupyter server to ask {question.strip()!r} ({error})")
-    body = question.encode(errors="replace")
     try:
         sock.settimeout(None)  # the person may take their time; the server bounds the wait
-        flag = b" t" if tty >= 0 else b""
-        sock.sendall(b"%d %d%s\n" % (PROTOCOL, len(body), flag) + body)
+        sock.sendall(request(question, tty >= 0))
         reply = b""
         while not reply.endswith(b"\n") and len(reply) < MAX_REPLY:
             chunk = sock.recv(4096)
@@ -119,17 +202,19 @@ def ask_server(path: str, question: str, tty: int = -1) -> int:
         return _fail(f"the Jupyter server stopped answering ({error})")
     finally:
         sock.close()
-    if reply == b"T\n" and tty >= 0:
+    kind, text = parse_reply(reply)
+    del reply
+    if kind == "terminal" and tty >= 0:
         return ask_terminal(tty, question)
     if tty >= 0:
         os.close(tty)
-    if reply.startswith(b"A") and reply.endswith(b"\n"):
-        sys.stdout.write(reply[1:-1].decode(errors="replace") + "\n")
-        del reply
+    if kind == "answer":
+        sys.stdout.write(text + "\n")
+        del text
         return 0
     _end_the_ssh()
-    if reply.startswith(b"E"):
-        return _fail(reply[1:].decode(errors="replace").strip() or "cancelled in JupyterLab")
+    if kind == "refused":
+        return _fail(text.strip() or "cancelled in JupyterLab")
     return _fail("the question was withdrawn (the Jupyter server stopped)")
 
 

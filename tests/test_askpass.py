@@ -4,8 +4,10 @@ questions arriving at :class:`AskBridge`, answered or cancelled as a person in L
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -358,3 +360,230 @@ async def test_a_terminal_outside_any_kernel_is_told_to_ask_there(
         if child.isalive():
             child.kill(9)
         child.close()
+
+
+async def test_cancelling_an_agents_confirmation_leaves_the_agent_and_its_keys(
+    bridge: AskBridge, short_tmp: Path
+) -> None:
+    """``ssh-add -c``: a kernel's ssh-agent asks through the bridge before each use of the
+    key. Cancel refuses that use; the agent (the helper's parent) keeps running, keys and all."""
+    key = short_tmp / "id_agent"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "agent-test", "-f", str(key)],
+        check=True,
+        timeout=20,
+    )
+    agent_socket = short_tmp / "agent.sock"
+    agent = await asyncio.create_subprocess_exec(
+        "ssh-agent", "-D", "-a", str(agent_socket),
+        env=askpass_env(bridge), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert agent.stdout is not None
+        await asyncio.wait_for(agent.stdout.readline(), 10)  # SSH_AUTH_SOCK=...: listening
+        env = {**os.environ, "SSH_AUTH_SOCK": str(agent_socket)}
+        subprocess.run(["ssh-add", "-q", "-c", str(key)], env=env, check=True, timeout=20)
+        key.unlink()  # only the agent can sign now
+        data = short_tmp / "data"
+        data.write_text("sign me\n")
+        asked = Asked(bridge)
+        signer = await asyncio.create_subprocess_exec(
+            "ssh-keygen", "-Y", "sign", "-f", f"{key}.pub", "-n", "file", str(data),
+            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, start_new_session=True,
+        )  # fmt: skip
+        ask = await asked.next()
+        assert "Allow use of key" in ask.prompt.text and ask.origin["pid"] == agent.pid
+        bridge.cancel(ask.id)
+        status, _, err = await finished(signer)
+        assert status != 0 and "agent refused operation" in err
+        assert agent.returncode is None and process_alive(agent.pid)
+        listed = subprocess.run(
+            ["ssh-add", "-l"], env=env, capture_output=True, text=True, timeout=20
+        )
+        assert listed.returncode == 0 and "agent-test" in listed.stdout
+    finally:
+        if agent.returncode is None:
+            agent.kill()
+        await agent.wait()
+
+
+# The helper as the Python of these tests runs it, with pidfds taken away (as on macOS).
+NO_PIDFD_HELPER = [
+    sys.executable,
+    "-c",
+    "import os, sys\ndel os.pidfd_open\nfrom hy2fa_lab.askpass import main\nsys.exit(main())\n",
+]
+
+
+def named_program(directory: Path, name: str) -> Path:
+    """This Python under the name ``name``: the kernel's comm of what it runs is ``name``."""
+    program = directory / name
+    program.symlink_to(sys.executable)
+    return program
+
+
+async def cancel_under(
+    bridge: AskBridge, program: Path, helper: list[str]
+) -> tuple[int | None, bytes]:
+    """Run ``helper`` (asking "Password: ") as the child of ``program``, cancel its question:
+    how ``program`` ended and what it printed."""
+    parent = (
+        "import subprocess, sys\n"
+        f"helper = subprocess.run({[*helper, 'Password: ']!r}, stderr=subprocess.DEVNULL)\n"
+        "print('helper exited', helper.returncode, flush=True)\n"
+    )
+    asked = Asked(bridge)
+    proc = await asyncio.create_subprocess_exec(
+        str(program), "-c", parent, env={**os.environ, "HY2FA_ASKPASS_SOCKET": bridge.path},
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    ask = await asked.next()
+    assert ask.origin["pid"] == proc.pid
+    assert Path(f"/proc/{proc.pid}/comm").read_text().strip() == program.name
+    bridge.cancel(ask.id)
+    out, _ = await asyncio.wait_for(proc.communicate(), 20)
+    return proc.returncode, out
+
+
+@pytest.mark.parametrize(
+    ("name", "ended"),
+    [
+        ("ssh", True),
+        ("ssh-agent", False),
+        ("ssh-add", False),
+        ("sshd", False),
+        ("ssh-keygen", False),
+        ("sshpass", False),
+        ("ssh2", False),
+    ],
+)
+async def test_a_cancel_ends_only_an_ssh_client(
+    bridge: AskBridge, short_tmp: Path, name: str, ended: bool
+) -> None:
+    """The helper's parent is a program called ``name``: only the ssh client is ended."""
+    status, out = await cancel_under(bridge, named_program(short_tmp, name), [ASKPASS])
+    if ended:
+        assert status == -signal.SIGTERM
+    else:
+        assert (status, out) == (0, b"helper exited 1\n")
+
+
+@pytest.mark.parametrize(("name", "ended"), [("ssh", True), ("ssh-agent", False)])
+async def test_without_pidfds_a_cancel_still_ends_only_an_ssh_client(
+    bridge: AskBridge, short_tmp: Path, name: str, ended: bool
+) -> None:
+    """The fallback where there are no pidfds (macOS, older Linux): ``os.kill``."""
+    program = named_program(short_tmp, name)
+    status, out = await cancel_under(bridge, program, NO_PIDFD_HELPER)
+    if ended:
+        assert status == -signal.SIGTERM
+    else:
+        assert (status, out) == (0, b"helper exited 1\n")
+
+
+@pytest.mark.parametrize(("name", "client"), [("ssh", True), ("ssh-agent", False)])
+def test_without_proc_the_parent_is_known_by_ps(
+    short_tmp: Path, monkeypatch: pytest.MonkeyPatch, name: str, client: bool
+) -> None:
+    """The fallback where there is no /proc (macOS): ``ps -o comm=``."""
+    from hy2fa_lab import askpass
+
+    program = named_program(short_tmp, name)
+    script = "import sys; print('up', flush=True); sys.stdin.read()"
+    with subprocess.Popen(
+        [str(program), "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    ) as proc:
+        assert proc.stdout is not None
+        proc.stdout.readline()  # running as ``name`` (the kernel names it late in exec)
+        assert askpass._is_ssh_client(proc.pid) is client  # from /proc
+        real_open = open
+
+        def no_proc(path: Any, *args: Any, **kwargs: Any) -> Any:
+            if str(path).startswith("/proc/"):
+                raise FileNotFoundError(path)
+            return real_open(path, *args, **kwargs)
+
+        with monkeypatch.context() as patched:
+            patched.setattr("builtins.open", no_proc)
+            patched.setattr(os.path, "isdir", lambda path: not str(path).startswith("/proc"))
+            assert askpass._is_ssh_client(proc.pid) is client  # from ps
+            proc.kill()
+            proc.wait()
+            assert askpass._is_ssh_client(proc.pid) is False  # gone
+
+
+def sockets_of(pid: int) -> set[str]:
+    """The sockets ``pid`` holds open (``socket:[inode]``)."""
+    found = set()
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if target.startswith("socket:"):
+                    found.add(target)
+    return found
+
+
+async def test_a_full_backlog_is_waited_out_within_the_helpers_deadline(short_tmp: Path) -> None:
+    """Many questions at once (a parallel rsync): a helper that finds the listener's backlog
+    full tries again, on a new socket, until its connect deadline, instead of giving up."""
+    bridge = AskBridge(str(short_tmp / "run" / "ask"), timeout=20)
+    bridge.listen()
+    assert bridge._sock is not None
+    bridge._sock.listen(0)  # the smallest backlog, so that the test can fill it
+    fillers = []
+    try:
+        while True:
+            filler = socket.socket(socket.AF_UNIX)
+            filler.setblocking(False)
+            try:
+                filler.connect(bridge.path)
+            except BlockingIOError:
+                filler.close()
+                break
+            fillers.append(filler)
+        asked = Asked(bridge)
+        helper = await asyncio.create_subprocess_exec(
+            ASKPASS, "(tester@host) Password: ",
+            env={**os.environ, "HY2FA_ASKPASS_SOCKET": bridge.path},
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True,
+        )  # fmt: skip
+        tried: set[str] = set()
+        deadline = time.monotonic() + 20
+        while len(tried) < 2 and helper.returncode is None and time.monotonic() < deadline:
+            tried |= sockets_of(helper.pid)
+            await asyncio.sleep(0.002)
+        assert len(tried) >= 2, "the helper did not try again"  # a refused try, then another
+        for filler in fillers:
+            filler.close()
+        fillers.clear()
+        await bridge.serve()
+        ask = await asked.next()
+        bridge.answer(ask.id, "through-at-last")
+        out, err = await asyncio.wait_for(helper.communicate(), 20)
+        assert (helper.returncode, out) == (0, b"through-at-last\n"), err
+    finally:
+        for filler in fillers:
+            filler.close()
+        await bridge.close()
+
+
+async def test_the_listener_holds_many_helpers_before_it_serves(short_tmp: Path) -> None:
+    """The backlog is the system's (SOMAXCONN), not 64: questions that arrive while the server
+    is busy wait in it."""
+    bridge = AskBridge(str(short_tmp / "run" / "ask"), timeout=20)
+    bridge.listen()
+    waiting = []
+    try:
+        for _ in range(200):
+            client = socket.socket(socket.AF_UNIX)
+            client.setblocking(False)
+            waiting.append(client)
+            client.connect(bridge.path)  # BlockingIOError once the backlog is full
+    finally:
+        for client in waiting:
+            client.close()
+        await bridge.close()

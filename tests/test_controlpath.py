@@ -15,7 +15,7 @@ import pytest
 
 from hy2fa_lab.core import controlpath
 from hy2fa_lab.core.errors import InvalidInput
-from hy2fa_lab.core.sshconfig import ssh_g
+from hy2fa_lab.core.sshconfig import passwd_home, ssh_g
 from hy2fa_lab.demo.sshserver import PromptScript, PromptStep, ServerThread
 
 EVERY_TOKEN = "/tmp/cp/%%-%C-%d-%h-%i-%k-%L-%l-%n-%p-%r-%u"
@@ -179,3 +179,45 @@ def test_local_names_are_the_machines() -> None:
     assert controlpath.local_hostname() == socket.gethostname()
     tokens = controlpath.Tokens(host="h", port=1, remote_user="r", original_host="n")
     assert controlpath.expand("/%u", tokens) == "/" + getpass.getuser()
+
+
+@pytest.mark.parametrize("path", ["/tmp/a/../b/cm-x", "/x/..", "/root/../../tmp/x", "/./x/../c"])
+def test_a_path_with_dotdot_is_refused(path: str) -> None:
+    with pytest.raises(InvalidInput, match=r"'\.\.'"):
+        controlpath.checked(path)
+
+
+def test_dots_inside_names_are_fine() -> None:
+    assert controlpath.checked("/tmp/a..b/..c/cm-x..") == "/tmp/a..b/..c/cm-x.."
+
+
+def test_ensure_dir_creates_nothing_for_a_path_with_dotdot(short_tmp: Path) -> None:
+    with pytest.raises(InvalidInput, match=r"'\.\.'"):
+        controlpath.ensure_dir(f"{short_tmp}/stray/../sockets/cm-x")
+    assert list(short_tmp.iterdir()) == []
+
+
+async def test_the_engine_refuses_a_control_path_with_dotdot_and_makes_no_directory(
+    short_tmp: Path, client_config: Path
+) -> None:
+    """``POST hy2fa/connections {"control_path": "~/../../tmp/x"}``, ``ensure(control_path=)``
+    and ``--control-path`` all reach :meth:`Manager.connect`; so does the template setting."""
+    from hy2fa_lab.core.manager import Manager, Settings
+
+    client_config.write_text("Host nowhere\n  HostName 127.0.0.1\n  Port 1\n")
+    before = sorted(short_tmp.rglob("*"))
+    up = "/.." * len(Path(passwd_home()).parts)  # from ~ to / whatever home is
+    asked = [f"~{up}{short_tmp}/stray/../cm-x", f"{short_tmp}/s1/../s2/%C", "~/../../tmp/x"]
+    manager = Manager(Settings(ssh_config=str(client_config)))
+    for control_path in asked:
+        with pytest.raises(InvalidInput, match=r"'\.\.'"):
+            session = await manager.connect("nowhere", control_path=control_path)
+            await session.wait(20)  # the login runs (and made its directories)
+    templated = Manager(
+        Settings(ssh_config=str(client_config), control_path=f"{short_tmp}/t1/../t2/%C")
+    )
+    with pytest.raises(InvalidInput, match=r"'\.\.'"):
+        session = await templated.connect("nowhere")
+        await session.wait(20)
+    assert sorted(short_tmp.rglob("*")) == before
+    assert manager.sessions() == [] and templated.sessions() == []

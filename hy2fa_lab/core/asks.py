@@ -6,10 +6,9 @@ socket this module listens on and sends the question; it becomes an :class:`Ask`
 person answers it in Lab, cancels it, its ssh exits, or ``timeout`` passes. The answer goes
 back on the same socket to the helper's stdout, which is ssh's pipe, and is dropped here.
 
-Wire format (the helper imports almost nothing, so no JSON): ``b"1 <length>[ t]\\n"`` and the
-question's bytes one way; ``b"A<answer>\\n"``, ``b"E<reason>\\n"`` or ``b"T\\n"`` back. A helper
-with a terminal says `` t``: unless its ssh runs under a kernel (IPython's ``!`` runs commands
-in a pty nobody looks at), it is told ``T``, "ask on your terminal", as ssh would have.
+The wire format is :mod:`hy2fa_lab.askwire`'s, shared with the helper. A helper with a
+terminal says so: unless its ssh runs under a kernel (IPython's ``!`` runs commands in a pty
+nobody looks at), it is told "ask on your terminal", as ssh would have.
 """
 
 from __future__ import annotations
@@ -26,6 +25,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import askwire
+from ..askwire import MAX_ANSWER
 from .errors import Hy2faError, InvalidInput, NoPrompt
 from .procfs import cmdline, parent_pid, process_exit
 from .prompts import classify, clean
@@ -33,9 +34,6 @@ from .settings import DEFAULTS
 from .types import Prompt, PromptKind
 from .validate import shown, visible
 
-PROTOCOL = 1
-MAX_QUESTION = 64 * 1024
-MAX_ANSWER = 1024
 _HEADER_TIMEOUT = 2.0  # a peer that connects and says nothing is dropped
 _PREFIX_HOST = re.compile(r"\(([^()\s@]+)@([^()\s]+)\) ")
 _HOSTKEY_HOST = re.compile(r"authenticity of host '([^']+)'")
@@ -84,7 +82,9 @@ class Ask:
 
 
 def _peer(sock: socket.socket) -> tuple[int, int]:
-    """(pid, uid) of the process at the other end of a Unix socket (Linux SO_PEERCRED)."""
+    """(pid, uid) of the process at the other end of a Unix socket (Linux ``SO_PEERCRED``;
+    macOS has no ``SO_PEERCRED``: ``getpeereid()`` / ``LOCAL_PEERCRED`` give the uid and
+    ``LOCAL_PEERPID`` the pid)."""
     raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     pid, uid, _gid = struct.unpack("3i", raw)
     return pid, uid
@@ -154,7 +154,9 @@ class AskBridge:
 
     def listen(self) -> None:
         """Bind ``path`` now (no event loop needed): its directory 0700 and the socket 0600,
-        ours alone. Helpers that connect before :meth:`serve` wait in the backlog."""
+        ours alone. Helpers that connect before :meth:`serve` wait in the backlog, as many
+        as the system allows (``SOMAXCONN``, capped by ``net.core.somaxconn``); a helper that
+        finds it full tries again within its connect deadline."""
         directory = os.path.dirname(self.path)
         os.makedirs(directory, mode=0o700, exist_ok=True)
         os.chmod(directory, 0o700)
@@ -169,7 +171,7 @@ class AskBridge:
             raise
         finally:
             os.umask(previous)
-        sock.listen(64)
+        sock.listen(socket.SOMAXCONN)
         self._sock = sock
 
     async def serve(self) -> None:
@@ -194,7 +196,11 @@ class AskBridge:
             self._sock.close()
         self._sock = None
         for ask in list(self._asks.values()):
-            self._settle(ask, b"EJupyter stopped before the question was answered\n", "withdrawn")
+            self._settle(
+                ask,
+                askwire.refusal("Jupyter stopped before the question was answered"),
+                "withdrawn",
+            )
         for task in list(self._handlers):
             task.cancel()
         await asyncio.gather(*self._handlers, return_exceptions=True)
@@ -223,7 +229,7 @@ class AskBridge:
         if ask.settled:
             raise NoPrompt("that question was already answered")
         text = check_answer(ask, response)
-        self._settle(ask, b"A" + text.encode() + b"\n", "answered")
+        self._settle(ask, askwire.answer(text), "answered")
         del text, response
 
     def cancel(self, ask_id: str) -> None:
@@ -232,7 +238,7 @@ class AskBridge:
         ask = self.get(ask_id)
         if ask.settled:
             raise NoPrompt("that question was already answered")
-        self._settle(ask, b"ECancelled in JupyterLab\n", "cancelled")
+        self._settle(ask, askwire.refusal("Cancelled in JupyterLab"), "cancelled")
 
     # ---- internals -------------------------------------------------------------------
 
@@ -270,10 +276,10 @@ class AskBridge:
         sock = writer.get_extra_info("socket")
         helper_pid, uid = _peer(sock)
         if uid != os.getuid():
-            return b"Eonly the user running Jupyter can ask through this server\n"
+            return askwire.refusal("only the user running Jupyter can ask through this server")
         read = await self._read_question(reader)
         if read is None:
-            return b"Enot a question hy2fa-lab understands\n"
+            return askwire.refusal("not a question hy2fa-lab understands")
         question, terminal = read
         ssh_pid = parent_pid(helper_pid) or helper_pid
         origin: dict[str, Any] = {"pid": ssh_pid}
@@ -281,11 +287,11 @@ class AskBridge:
             with contextlib.suppress(Exception):  # where it came from is a courtesy
                 origin.update(await self.origin(ssh_pid))
         if terminal and not origin.get("kernel_id"):
-            return b"T\n"  # a terminal a person uses: ask there
+            return askwire.ASK_ON_TERMINAL  # a terminal a person uses: ask there
         if sum(1 for ask in self._asks.values() if not ask.settled) >= self.limit:
-            return (
-                b"Etoo many ssh questions are waiting in JupyterLab (%d); answer or cancel "
-                b"those first\n" % self.limit
+            return askwire.refusal(
+                f"too many ssh questions are waiting in JupyterLab ({self.limit}); answer or "
+                "cancel those first"
             )
         loop = asyncio.get_running_loop()
         ask = Ask(
@@ -306,19 +312,16 @@ class AskBridge:
     async def _read_question(self, reader: asyncio.StreamReader) -> tuple[str, bool] | None:
         """(question, whether the helper has a terminal), or None for anything else."""
         try:
-            header = await asyncio.wait_for(reader.readline(), _HEADER_TIMEOUT)
-            version, length, *flags = header.decode("ascii").split()
-            size = int(length)
-            if (
-                int(version) != PROTOCOL
-                or not 0 <= size <= MAX_QUESTION
-                or flags not in ([], ["t"])
-            ):
+            header = askwire.parse_header(
+                await asyncio.wait_for(reader.readline(), _HEADER_TIMEOUT)
+            )
+            if header is None:
                 return None
+            size, terminal = header
             body = await asyncio.wait_for(reader.readexactly(size), _HEADER_TIMEOUT)
-        except (ValueError, UnicodeDecodeError, asyncio.TimeoutError):
+        except (ValueError, asyncio.TimeoutError, asyncio.IncompleteReadError):
             return None
-        return body.decode(errors="replace"), flags == ["t"]
+        return body.decode(errors="replace"), terminal
 
     async def _wait(self, ask: Ask, reader: asyncio.StreamReader, ssh_pid: int) -> bytes:
         """The reply for the helper: an answer, a cancel, or nothing when it went away."""
@@ -338,7 +341,7 @@ class AskBridge:
         if not done:
             self._settle(
                 ask,
-                b"Enobody answered in JupyterLab within %d s\n" % int(self.timeout),
+                askwire.refusal(f"nobody answered in JupyterLab within {int(self.timeout)} s"),
                 "expired",
             )
             return ask._reply.result()

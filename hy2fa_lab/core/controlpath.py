@@ -1,7 +1,10 @@
 """ControlPath templates expanded the way ssh expands them, and kept short enough to bind.
 
-The master binds ``<path>.<16 random characters>`` before linking it into place, so the
-usable length is ``sun_path`` (108 bytes on Linux, 104 on macOS) minus 18: about 90 bytes.
+The one definition of how long a Unix socket's path may be: :data:`SUN_PATH`, the size of
+``sockaddr_un.sun_path`` (108 bytes on Linux, 104 on macOS and the BSDs), with room for its
+NUL. A master binds ``<path>.<16 random characters>`` before linking it into place, so a
+control path has 18 bytes less (:data:`MAX_LENGTH`: 90 on Linux, 86 on macOS); a socket bound
+at its own path (the askpass bridge's listener) has one less (:func:`bindable`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from .sshconfig import passwd_home
 
 DEFAULT_TEMPLATE = "~/.ssh/cm-%r@%h:%p"
 FALLBACK_NAME = "cm-%C"
-MAX_LENGTH = 86 if sys.platform == "darwin" else 90
+SUN_PATH = 108 if sys.platform == "linux" else 104
+_MASTER_TEMP_NAME = len(".") + 16 + 1  # ssh's ".<16 random characters>" and the NUL
+MAX_LENGTH = SUN_PATH - _MASTER_TEMP_NAME
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,13 @@ def expand(template: str, tokens: Tokens, *, local_host: str | None = None) -> s
 
 
 def fits(path: str) -> bool:
+    """Whether an ssh master can bind a control socket at ``path``."""
     return len(os.fsencode(path)) <= MAX_LENGTH
+
+
+def bindable(path: str) -> bool:
+    """Whether a socket can be bound at ``path`` itself (a listener of ours)."""
+    return len(os.fsencode(path)) < SUN_PATH
 
 
 def shortened(path: str, tokens: Tokens, *, local_host: str | None = None) -> str:
@@ -113,7 +124,9 @@ def shortened(path: str, tokens: Tokens, *, local_host: str | None = None) -> st
 
 
 def ensure_dir(path: str) -> None:
-    """Create the socket's directory 0700; refuse one that is not ours or others can write."""
+    """Create the socket's directory 0700; refuse one that is not ours or others can write,
+    and a path with a ``..`` component before anything is made."""
+    _no_parent_steps(path)
     directory = os.path.dirname(path) or "."
     if not os.path.isdir(directory):
         os.makedirs(directory, mode=0o700, exist_ok=True)
@@ -124,8 +137,20 @@ def ensure_dir(path: str) -> None:
         raise InvalidInput(f"Refusing to put a control socket there: {problem}")
 
 
+def _no_parent_steps(path: str) -> None:
+    """Refuse a ``..`` component: ``a/missing/../b`` would make ``a/missing`` on the way to
+    ``a/b``, and a path that climbs is no place a person meant for a socket."""
+    if ".." in path.split("/"):
+        raise InvalidInput(
+            f"the control path {validate.shown(path)} has a '..' component; name its "
+            "directory without one"
+        )
+
+
 def checked(path: str) -> str:
-    """``path`` if ssh will take it literally: ssh expands ``%`` tokens in ``-S`` again."""
+    """``path`` if ssh will take it literally (ssh expands ``%`` tokens in ``-S`` again)
+    and it names its directory plainly (no ``..``)."""
+    _no_parent_steps(path)
     if "%" in path:
         raise InvalidInput(
             f"the control path {validate.shown(path)} holds a literal '%', which ssh would "

@@ -1,5 +1,8 @@
 """Reading other processes of this user from Linux's /proc, and waiting for one to exit
-(pidfd); elsewhere nothing is known."""
+(pidfd); elsewhere nothing is known yet. The fallbacks where there is no /proc or pidfd
+(macOS): a parent from ``sysctl(KERN_PROC_PID)`` or ``ps -o ppid=``, an argv from
+``sysctl(KERN_PROCARGS2)`` or ``ps -o args=``, an exit from kqueue's ``EVFILT_PROC``
+``NOTE_EXIT``. ``hy2fa-askpass`` checks its own parent itself (it must stay light)."""
 
 from __future__ import annotations
 

@@ -13,20 +13,24 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import shutil
+import socket
+import stat
 import sys
 import tempfile
 from pathlib import Path
 
 from tornado.ioloop import IOLoop
 
-from ..askpass import SOCKET_ENV
-from ..core import openssh
+from ..askwire import SOCKET_ENV
+from ..core import controlpath, openssh
 from ..core.asks import Ask, AskBridge
 from ..core.manager import Manager
 from ..core.procfs import process_exit
 
-_MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux
+_OWN_DIR = re.compile(r"hy2fa-([1-9][0-9]{0,8})")  # <runtime>/hy2fa-<server pid>/askpass
+_SOCKET_NAME = "askpass"
 # When to look for the master an answered ssh makes: it appears right after the login, and
 # at the latest when the asking ssh exits (whichever comes first, each look is one mux call).
 _MASTER_LOOKS = (0.3, 1.0, 3.0, 10.0)
@@ -41,11 +45,79 @@ def helper_program() -> str | None:
 
 
 def socket_path(runtime_dir: str) -> str:
-    """A private directory for the listener: the runtime dir if the path fits, else /tmp."""
-    path = os.path.join(runtime_dir, f"hy2fa-{os.getpid()}", "askpass")
-    if len(os.fsencode(path)) <= _MAX_SOCKET_PATH:
+    """A private directory for the listener: ``<runtime>/hy2fa-<pid>/`` if the path can be
+    bound, else one in /tmp. What servers that did not stop (SIGKILL, a crash) left in the
+    runtime dir is removed first (:func:`remove_stale_dirs`)."""
+    remove_stale_dirs(runtime_dir)
+    path = os.path.join(runtime_dir, f"hy2fa-{os.getpid()}", _SOCKET_NAME)
+    if controlpath.bindable(path):
         return path
-    return os.path.join(tempfile.mkdtemp(prefix="hy2fa-"), "askpass")  # mkdtemp: 0700
+    return os.path.join(tempfile.mkdtemp(prefix="hy2fa-"), _SOCKET_NAME)  # mkdtemp: 0700
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def _answers(path: str) -> bool:
+    """Whether something listens at the socket ``path``: a server of another pid namespace
+    (a container sharing the runtime dir) whose pid means nothing here. A connect to a Unix
+    socket never waits for the listener to accept (the kernel's backlog does)."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(0.5)
+    try:
+        probe.connect(path)
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
+def remove_stale_dirs(runtime_dir: str) -> list[str]:
+    """Remove the ``hy2fa-<pid>`` directories of servers that are gone: a directory (not a
+    link) of ours whose pid runs no process, holding nothing but the bridge's socket, on which
+    nothing listens. Anything else is left as it is. Returns what was removed.
+
+    A runtime dir shared by several machines (an NFS home) cannot tell another machine's pid
+    from a dead one: the same limit as Jupyter's own ``jpserver-<pid>.json`` clean-up."""
+    removed: list[str] = []
+    try:
+        names = os.listdir(runtime_dir)
+    except OSError:
+        return removed
+    for name in names:
+        match = _OWN_DIR.fullmatch(name)
+        if match is None or int(match.group(1)) == os.getpid():
+            continue
+        directory = os.path.join(runtime_dir, name)
+        try:
+            info = os.lstat(directory)
+            if (
+                not stat.S_ISDIR(info.st_mode)
+                or info.st_uid != os.getuid()
+                or _running(int(match.group(1)))
+            ):
+                continue
+            inside = os.listdir(directory)
+            if inside not in ([], [_SOCKET_NAME]):
+                continue
+            if inside:
+                socket_file = os.path.join(directory, _SOCKET_NAME)
+                if not stat.S_ISSOCK(os.lstat(socket_file).st_mode) or _answers(socket_file):
+                    continue
+                os.unlink(socket_file)
+            os.rmdir(directory)
+        except OSError:
+            continue  # changed under us, or not ours to remove: left alone
+        removed.append(directory)
+    return removed
 
 
 class BridgeInstall:
