@@ -8,7 +8,10 @@ cd "$(dirname "$0")/.."
 want_tests=${1:-}
 packages=(openssh-client python3-venv)
 if [ "$want_tests" = "test" ]; then
-  packages+=(openssh-server libpam-google-authenticator chromium)
+  packages+=(openssh-server libpam-google-authenticator)
+  # The browser tests use Debian's Chromium, unless HY2FA_CHROMIUM names another installed
+  # one (a CI runner's Google Chrome: Ubuntu's chromium package is only a snap stub).
+  [ -n "${HY2FA_CHROMIUM:-}" ] || packages+=(chromium)
 fi
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 
