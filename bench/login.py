@@ -241,14 +241,15 @@ class EventClient:
             raise BenchError(f"{method} {path}: {response.code} {response.body[:300]!r}")
         return json.loads(response.body or b"null")
 
-    async def _event(self) -> dict[str, Any]:
-        """The next connection event about our alias."""
+    async def _event(self, connection: str) -> dict[str, Any]:
+        """The next event of the connection with id ``connection`` (a round's login: events
+        of an earlier round's are skipped)."""
         while True:
             message = await asyncio.wait_for(self.ws.read_message(), TIMEOUT)
             if message is None:
                 raise BenchError("the events websocket closed")
             event: dict[str, Any] = json.loads(message)
-            if event.get("schema_id") == CONNECTION_EVENTS and event.get("name") == ALIAS:
+            if event.get("schema_id") == CONNECTION_EVENTS and event.get("id") == connection:
                 return event
 
     def round(self) -> dict[str, float]:
@@ -256,28 +257,30 @@ class EventClient:
         return phases
 
     async def _login(self) -> dict[str, float]:
-        view_path = f"/hy2fa/connections/{ALIAS}"
         prompts: list[float] = []
         answered = 0
         start = time.perf_counter()
-        await self._request("POST", "/hy2fa/connections", {"cluster": ALIAS})
+        view = await self._request("POST", "/hy2fa/connections", {"cluster": ALIAS})
+        connection = str(view["id"])
+        view_path = f"/hy2fa/connections/{connection}"
         while True:
-            event = await self._event()
+            event = await self._event(connection)
             state = event["state"]
             if state == "connected":
                 end = time.perf_counter()
                 break
             if state in ("failed", "disconnected", "unresponsive"):
                 raise BenchError(f"REST login {state}: {event.get('message')}")
-            if state == "prompting" and event["prompt_id"] > answered:
+            prompt = event.get("prompt") or {}  # event schema v2: the REST view's prompt
+            if state == "prompting" and prompt.get("id", 0) > answered:
                 prompts.append(time.perf_counter())
-                answered = event["prompt_id"]
-                body = {"response": ANSWERS_BY_NAME[event["prompt_kind"]], "prompt_id": answered}
+                answered = prompt["id"]
+                body = {"response": ANSWERS_BY_NAME[prompt["kind"]], "prompt_id": answered}
                 await self._request("POST", f"{view_path}/answer", body)
         stopped = await self._request("DELETE", view_path)
         if stopped["state"] != "disconnected":
             raise BenchError(f"DELETE left the connection {stopped['state']}")
-        while (await self._event())["state"] != "disconnected":
+        while (await self._event(connection))["state"] != "disconnected":
             pass  # so no event of this round is read as the next one's
         return _phases(start, prompts, end)
 
