@@ -384,12 +384,15 @@ async def settle_and_check(
     assert ssh_processes(str(short_tmp)) == {}
     await asyncio.sleep(0.1)  # events are delivered to listeners as tasks
     await secrecy.serverapp.event_logger.gather_listeners()
-    name = view["name"]
-    answered = f"POST {secrecy.serverapp.base_url}hy2fa/connections/{name}/answer"
-    assert any(answered in text for _, text in secrecy.keep.kept)  # the server's request log
+    keys = (view["name"], view["id"])  # REST clients name it; the widget and Lab use its id
+    answered = [f"POST {secrecy.serverapp.base_url}hy2fa/connections/{key}/answer" for key in keys]
+    # The server's request log:
+    assert any(line in text for _, text in secrecy.keep.kept for line in answered)
     states = {json.loads(data).get("state") for _, data in secrecy.events}
     assert {"prompting", "verifying"} <= states and states & {"connected", "failed"}
-    assert any(f"/hy2fa/connections/{name} 200" in label for label, _ in secrecy.responses)
+    assert any(
+        f"/hy2fa/connections/{key} 200" in label for label, _ in secrecy.responses for key in keys
+    )
     await secrecy.assert_never_seen(*secrets_)
 
 
@@ -409,6 +412,7 @@ async def test_the_search_finds_a_secret_planted_in_every_channel(
     jp_serverapp.event_logger.emit(
         schema_id=SCHEMA_ID,
         data={
+            "id": "planted-1",
             "name": "planted",
             "cluster": "planted",
             "state": "failed",
