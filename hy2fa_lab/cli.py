@@ -124,6 +124,20 @@ def build_parser() -> argparse.ArgumentParser:
     disconnect = commands.add_parser("disconnect", parents=[target_options], help="stop the master")
     disconnect.add_argument("target", help="cluster name or ssh host/alias")
 
+    doctor = commands.add_parser(
+        "doctor",
+        parents=[target_options],
+        help="check this machine's setup (and a cluster's): what works, and what to do",
+        description=(
+            "Check what a login needs, without logging in: the OpenSSH client, the askpass "
+            "bridge, the socket directory and path length, and with a TARGET the ssh config "
+            "lines that set ControlMaster/ControlPath/ControlPersist for it, whether its host "
+            "key is known and whether it answers on its port. Exit 1 when a problem is found."
+        ),
+    )
+    doctor.add_argument("target", nargs="?", help="cluster name or ssh host/alias")
+    doctor.add_argument("--json", action="store_true", help="machine-readable output")
+
     config_ssh = commands.add_parser(
         "config-ssh",
         help="add (or --remove) a managed Host block (ControlMaster, ControlPath) in ~/.ssh/config",
@@ -448,6 +462,26 @@ async def _disconnect(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _doctor(args: argparse.Namespace, out: TextIO) -> int:
+    from .core import doctor
+
+    report = doctor.run(
+        _targets(args),
+        args.target,
+        user=args.user,
+        port=args.port,
+        ssh_options=args.ssh_options,
+    )
+    if args.json:
+        import json
+
+        json.dump(report.to_json(), out, indent=2)
+        out.write("\n")
+    else:
+        print("\n".join(doctor.lines(report)), file=out)
+    return EXIT_FAILED if report.problems else EXIT_OK
+
+
 def _config_ssh(args: argparse.Namespace, out: TextIO) -> int:
     import os
 
@@ -532,6 +566,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             import asyncio
 
             return asyncio.run(_disconnect(args, out))
+        if args.command == "doctor":
+            return _doctor(args, out)
         if args.command == "config-ssh":
             return _config_ssh(args, out)
         if args.command == "demo":

@@ -11,6 +11,22 @@ export interface IAsksReply {
   message?: string | null;
 }
 
+/** One line of `GET hy2fa/doctor`: what was checked, its mark, and what to do. */
+export interface IDoctorCheck {
+  /** What was checked: an id (`host_key`), or `platform:<what>`. */
+  check: string;
+  status: 'ok' | 'problem' | 'info';
+  detail: string;
+  /** What to do; empty when there is nothing to do. */
+  fix: string;
+}
+
+/** `GET hy2fa/doctor`: this machine's checks, and the cluster's when one was asked. */
+export interface IDoctorReport {
+  cluster: string | null;
+  checks: IDoctorCheck[];
+}
+
 /** The REST calls the model makes; a fake replaces it in unit tests. */
 export interface IBackend {
   version(): Promise<string>;
@@ -101,6 +117,15 @@ export class RestBackend implements IBackend {
 
   async cancelAsk(id: string): Promise<void> {
     await this.request<null>(askPath(id), { method: 'DELETE' });
+  }
+
+  /**
+   * `GET hy2fa/doctor?cluster=`: what a login needs, checked by the server without logging
+   * in (`null`: this machine only).
+   */
+  doctor(cluster: string | null): Promise<IDoctorReport> {
+    const query = cluster ? `?cluster=${encodeURIComponent(cluster)}` : '';
+    return this.request<IDoctorReport>(`doctor${query}`);
   }
 
   private request<T>(endPoint: string, init?: RequestInit): Promise<T> {

@@ -8,6 +8,8 @@ import {
 import type { TranslationBundle } from '@jupyterlab/translation';
 import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
+import { RestBackend } from './api';
+import { CHECK_SETUP_COMMAND, checkSetupIcon, openDoctor } from './doctor';
 import { isUnsupported } from './errors';
 import { CommandIDs, IHy2faModel } from './tokens';
 import { madeByWords } from './words';
@@ -40,6 +42,25 @@ export function addCommands(
     label: trans.__('Disconnect a 2FA Cluster…'),
     execute: args => disconnect(context, args)
   });
+  const backend = new RestBackend(app.serviceManager.serverSettings);
+  app.commands.addCommand(CHECK_SETUP_COMMAND, {
+    label: trans.__('Check My 2FA Setup'),
+    caption: trans.__(
+      'What a login needs, checked without logging in: OpenSSH, sockets, ssh config, host key, network'
+    ),
+    icon: checkSetupIcon,
+    execute: args => {
+      openDoctor(
+        app,
+        {
+          check: cluster => backend.doctor(cluster),
+          clusters: () => context.model.clusters,
+          trans
+        },
+        typeof args.cluster === 'string' ? args.cluster : undefined
+      );
+    }
+  });
 }
 
 /** Put the commands in the palette, under "2FA Connections". */
@@ -51,7 +72,8 @@ export function addToPalette(
   for (const command of [
     CommandIDs.connect,
     CommandIDs.disconnect,
-    CommandIDs.openSidebar
+    CommandIDs.openSidebar,
+    CHECK_SETUP_COMMAND
   ]) {
     palette.addItem({ command, category });
   }

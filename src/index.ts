@@ -15,6 +15,7 @@ import {
 import { RestBackend } from './api';
 import { addCommands, addToPalette } from './commands';
 import { AskDialogs, PromptDialogs } from './dialog';
+import { CHECK_SETUP_COMMAND } from './doctor';
 import { EventStreamWatch } from './events';
 import { Hy2faModel } from './model';
 import { LostNotifications } from './notify';
@@ -76,7 +77,9 @@ function activate(
   });
 
   const prefs = new ClusterPrefs(model);
-  const sidebar = new Hy2faSidebar(model, trans, prefs);
+  const sidebar = new Hy2faSidebar(model, trans, prefs, () => {
+    void app.commands.execute(CHECK_SETUP_COMMAND);
+  });
   shell.add(sidebar, 'left', { rank: 900 });
   const openSidebar = (): void => {
     shell.activateById(SIDEBAR_ID);

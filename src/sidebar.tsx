@@ -13,6 +13,7 @@ import React, { useEffect, useRef, useState } from 'react';
 
 import { arrange, matches } from './arrange';
 import { AsksSection } from './asks';
+import { checkSetupIcon } from './doctor';
 import { ApiError, isUnsupported } from './errors';
 import { MastersSection } from './masters';
 import { PENDING_STATES } from './model';
@@ -52,7 +53,9 @@ export class Hy2faSidebar extends ReactWidget {
   constructor(
     readonly model: IHy2faModel,
     private readonly trans: TranslationBundle,
-    readonly prefs: ClusterPrefs = new ClusterPrefs(model)
+    readonly prefs: ClusterPrefs = new ClusterPrefs(model),
+    /** Open "Check my setup" (the header's button; none without it). */
+    private readonly checkSetup?: () => void
   ) {
     super();
     this.id = SIDEBAR_ID;
@@ -73,6 +76,7 @@ export class Hy2faSidebar extends ReactWidget {
                 prefs={this.prefs}
                 trans={this.trans}
                 visible={() => this.isVisible}
+                checkSetup={this.checkSetup}
               />
             )}
           </UseSignal>
@@ -214,6 +218,8 @@ interface IPanelProps {
   trans: TranslationBundle;
   /** Whether the sidebar is shown. */
   visible: () => boolean;
+  /** Open "Check my setup". */
+  checkSetup?: () => void;
 }
 
 function Panel(props: IPanelProps): JSX.Element {
@@ -303,6 +309,17 @@ function Panel(props: IPanelProps): JSX.Element {
     <div className="jp-hy2fa-panel" ref={root}>
       <header className="jp-hy2fa-header">
         <h2>{trans.__('2FA connections')}</h2>
+        {props.checkSetup && (
+          <button
+            type="button"
+            className="jp-hy2fa-icon-button jp-hy2fa-check-setup"
+            title={trans.__('Check my setup')}
+            aria-label={trans.__('Check my setup')}
+            onClick={props.checkSetup}
+          >
+            <checkSetupIcon.react tag="span" />
+          </button>
+        )}
         <button
           className="jp-hy2fa-icon-button"
           title={trans.__('Refresh')}

@@ -5,6 +5,7 @@ Bodies are read once and never logged; an answer goes straight to the session an
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -310,6 +311,23 @@ class AskAnswerHandler(_AskHandler):
         self.finish()
 
 
+class DoctorHandler(Hy2faHandler):
+    """``hy2fa doctor`` over REST: this machine's lines, and ``?cluster=``'s. The checks run
+    ssh and connect (each bounded in time), so they run in a thread; none asks or logs in."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from ..core import doctor
+
+        cluster = self.get_query_argument("cluster", None)
+        bridge = doctor.Bridge(self.asks is not None, self.settings.get("hy2fa_asks_off"))
+        report = await asyncio.to_thread(
+            doctor.run, self.manager, cluster, profiles_only=True, bridge=bridge
+        )
+        self.reply(report.to_json())
+
+
 _NAME = r"(?P<name>[^/]+)"
 _ID = r"(?P<connection_id>[^/]+)"  # a connection's id (its name is taken too)
 _ASK = r"(?P<ask_id>[^/]+)"
@@ -324,5 +342,6 @@ HANDLERS: list[tuple[str, type[Hy2faHandler]]] = [
     ("hy2fa/asks", AsksHandler),
     (f"hy2fa/asks/{_ASK}/answer", AskAnswerHandler),
     (f"hy2fa/asks/{_ASK}", AskHandler),
+    ("hy2fa/doctor", DoctorHandler),
 ]
 """Paths under the server's base URL; the extension app adds them (``initialize_handlers``)."""
