@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from .core.manager import Manager
     from .core.session import MasterSession
+    from .core.settings import Settings
     from .core.targets import ClusterRow, Targets
     from .core.types import PromptKind, State, Target
 
@@ -172,29 +173,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The Jupyter config's settings (as the server has them), then the flags on top."""
-    from .config import jupyter_settings
+def _settings(args: argparse.Namespace) -> Settings:
+    """The Jupyter config's settings (as the server has them), then the flags on top.
 
-    values = jupyter_settings()
-    for key in ("control_path", "ssh_config", "prompt_timeout"):
-        if getattr(args, key, None) is not None:
-            values[key] = getattr(args, key)
-    return values
+    A bad value of the config costs that value alone, as in the server: one warning line
+    each on stderr, naming the setting and what is used instead (a bad cluster is listed by
+    ``hy2fa list`` with its error). A bad flag is refused (exit 2).
+    """
+    from .config import settings_from_jupyter_config
+
+    flags = {
+        key: getattr(args, key)
+        for key in ("control_path", "ssh_config", "prompt_timeout")
+        if getattr(args, key, None) is not None
+    }
+    settings = settings_from_jupyter_config(warn=False, **flags)
+    for problem in settings.problems:
+        print(f"hy2fa: warning: {problem.message}", file=sys.stderr)
+    return settings
 
 
 def _manager(args: argparse.Namespace) -> Manager:
     from .core.manager import Manager
-    from .core.targets import Settings
 
-    return Manager(Settings(**_settings(args)))
+    return Manager(_settings(args))
 
 
 def _targets(args: argparse.Namespace) -> Targets:
     """Resolution only (no engine): for the commands that just ask a socket."""
-    from .core.targets import Settings, Targets
+    from .core.targets import Targets
 
-    return Targets(Settings(**_settings(args)))
+    return Targets(_settings(args))
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:

@@ -41,18 +41,44 @@ def jupyter_config() -> Config:
 
 
 def jupyter_settings() -> dict[str, Any]:
-    """The ``Hy2faLab`` values the Jupyter config sets, as keyword arguments of ``Settings``."""
-    from .core.settings import config_fields
+    """The ``Hy2faLab`` values the Jupyter config sets, as they are written (not checked)."""
+    import copy
+
+    from traitlets.config.loader import LazyConfigValue
+
+    from .core.settings import DEFAULTS, config_fields
 
     section = jupyter_config().get("Hy2faLab", {})
-    names = {field.name for field in config_fields()}
-    values = {key: section[key] for key in names if key in section}
-    if "clusters" in values:
-        values["clusters"] = dict(values["clusters"])
+    values = {}
+    for field in config_fields():
+        if field.name not in section:
+            continue
+        value = section[field.name]
+        if isinstance(value, LazyConfigValue):  # c.Hy2faLab.clusters.update({...})
+            value = value.get_value(copy.deepcopy(getattr(DEFAULTS, field.name)))
+        values[field.name] = value
     return values
 
 
-def settings_from_jupyter_config() -> Settings:
-    from .core.settings import Settings
+def settings_from_jupyter_config(*, warn: bool = True, **flags: Any) -> Settings:
+    """The settings of the Jupyter config, where a bad value costs that value alone, as in the
+    server (``Settings.from_config``: its fallback, off for a switch, and a problem); with
+    ``flags`` on top (the ``hy2fa`` command's, checked strictly: a bad flag raises).
 
-    return Settings(**jupyter_settings())
+    ``warn`` says each problem once as a warning (a kernel without a server shows it in its
+    cell); the ``hy2fa`` command says them itself.
+    """
+    from .core.settings import Settings, check
+
+    checked = {name: check(name, value) for name, value in flags.items()}
+    settings = Settings.from_config({**jupyter_settings(), **checked})
+    if warn and settings.problems:
+        import warnings
+
+        for problem in settings.problems:
+            warnings.warn(f"hy2fa_lab: {problem.message}", ConfigWarning, stacklevel=2)
+    return settings
+
+
+class ConfigWarning(UserWarning):
+    """A value of the ``Hy2faLab`` config is not used (and what is used instead)."""

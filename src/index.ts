@@ -14,6 +14,7 @@ import {
 
 import { RestBackend } from './api';
 import { addCommands, addToPalette } from './commands';
+import { notifyConfigProblems } from './configproblems';
 import { AskDialogs, PromptDialogs } from './dialog';
 import { CHECK_SETUP_COMMAND } from './doctor';
 import { EventStreamWatch } from './events';
@@ -93,6 +94,8 @@ function activate(
     onUnsupported: openSidebar,
     trans
   });
+  // What of the server's c.Hy2faLab config is not used: said once, at start.
+  void notifyConfigProblems(app.serviceManager.serverSettings, trans);
   addCommands(app, {
     model,
     trans,

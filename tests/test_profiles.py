@@ -9,7 +9,12 @@ import pytest
 
 from hy2fa_lab.core import controlpath
 from hy2fa_lab.core.errors import Hy2faError, InvalidInput
-from hy2fa_lab.core.profiles import BUILTIN_CLUSTERS, load_profiles, resolve
+from hy2fa_lab.core.profiles import (
+    BUILTIN_CLUSTERS,
+    load_profiles,
+    profile_from_config,
+    resolve,
+)
 from hy2fa_lab.core.sshconfig import config_hosts, ssh_g
 
 REQUIRED = {
@@ -110,8 +115,39 @@ def test_configured_clusters_are_checked_and_win(ssh_config: Path) -> None:
     ],
 )
 def test_bad_cluster_config_is_refused(clusters: dict, message: str) -> None:
-    with pytest.raises(InvalidInput, match=message):
-        load_profiles(clusters, include_ssh_config_hosts=False)
+    """Refused, naming the entry; loaded, it costs that cluster alone: listed with the
+    error (unless its name cannot be a cluster's), never resolved."""
+    ((name, data),) = clusters.items()
+    with pytest.raises(InvalidInput, match=message) as refused:
+        profile_from_config(name, data)
+    assert refused.value.message.startswith(f"Hy2faLab.clusters[{name!r}]: ")
+    profiles = load_profiles({**clusters, "fine": {"host": "h"}}, include_ssh_config_hosts=False)
+    assert profiles["fine"].error == "" and profiles["saga"] == BUILTIN_CLUSTERS["saga"]
+    if name == "bad name":
+        assert name not in profiles
+        return
+    assert profiles[name].error == refused.value.message
+    with pytest.raises(InvalidInput) as unresolved:
+        resolve(name, profiles=profiles, config_file="/dev/null")
+    assert unresolved.value.message == refused.value.message
+
+
+def test_a_bad_entry_for_a_builtin_or_an_alias_is_that_error_not_the_builtin(
+    ssh_config: Path,
+) -> None:
+    """Fail closed: a configured saga (or ssh alias lab) that is not valid does not fall
+    back to the built-in saga (or the alias): the person meant their own, which is refused."""
+    profiles = load_profiles(
+        {"saga": {"user": "a b"}, "lab": {"port": 0}},
+        config_file=str(ssh_config),
+        broken={"fram": "Hy2faLab.clusters['fram']: unknown settings: x"},
+    )
+    for name in ("saga", "lab", "fram"):
+        assert profiles[name].error.startswith(f"Hy2faLab.clusters['{name}']: "), name
+        assert profiles[name].source == "config"
+        with pytest.raises(InvalidInput, match=rf"Hy2faLab.clusters\['{name}'\]"):
+            resolve(name, profiles=profiles, config_file=str(ssh_config))
+    assert profiles["saga"].label == BUILTIN_CLUSTERS["saga"].label  # described as before
 
 
 def test_builtin_resolves_with_the_default_template(short_tmp: Path) -> None:
@@ -264,11 +300,12 @@ def test_a_percent_in_home_is_refused_not_passed_to_ssh(
 
 
 def test_configured_clusters_may_only_use_safe_ssh_options() -> None:
-    with pytest.raises(InvalidInput, match="PKCS11Provider cannot be set"):
-        load_profiles(
-            {"lab": {"host": "lab.example.org", "ssh_options": {"PKCS11Provider": "/x.so"}}},
-            include_ssh_config_hosts=False,
-        )
+    refused = load_profiles(
+        {"lab": {"host": "lab.example.org", "ssh_options": {"PKCS11Provider": "/x.so"}}},
+        include_ssh_config_hosts=False,
+    )
+    assert refused["lab"].error.startswith("Hy2faLab.clusters['lab']: ssh_options: ")
+    assert "PKCS11Provider cannot be set" in refused["lab"].error
     profiles = load_profiles(
         {"lab": {"host": "lab.example.org", "ssh_options": {"ProxyJump": "ola@bastion:2222"}}},
         include_ssh_config_hosts=False,

@@ -598,16 +598,17 @@ def test_the_prebuilt_frontend_is_installed() -> None:
         ("prompt_timeout", 0, "1 to 86400"),
     ],
 )
-def test_bad_configuration_is_refused_with_a_clear_error(
-    trait: str, value: Any, message: str
-) -> None:
-    from traitlets import TraitError
+def test_bad_configuration_is_not_used_and_says_why(trait: str, value: Any, message: str) -> None:
+    """Not a TraitError: jupyter_server would drop the whole Hy2faLab config for it (issue
+    18). The value is not used (a bad cluster is left out) and a problem says why."""
     from traitlets.config import Config
 
     from hy2fa_lab.server import Hy2faLab
 
-    with pytest.raises(TraitError, match=message):
-        Hy2faLab(config=Config({"Hy2faLab": {trait: value}}))
+    app = Hy2faLab(config=Config({"Hy2faLab": {trait: value}}))
+    (problem,) = app.config_problems
+    assert problem.setting == trait and message in problem.message
+    assert getattr(app, trait) != value
 
 
 async def test_a_control_path_asked_for_is_used_exactly(

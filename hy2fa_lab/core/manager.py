@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import json
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from . import mux, openssh, procfs, validate
+from . import mux, openssh, procfs, remembered, validate
 from .errors import Hy2faError, UnknownCluster
 from .session import MasterSession
 from .settings import Settings
@@ -339,34 +336,12 @@ class Manager(Targets):
         return sessions
 
     def _remembered(self) -> list[Target]:
-        path = self.settings.masters_file
-        if not path:
-            return []
-        try:
-            with open(path, encoding="utf-8") as handle:
-                rows = json.load(handle)
-            return [
-                Target(**{**row, "ssh_options": tuple(map(tuple, row.get("ssh_options", ())))})
-                for row in rows
-                if isinstance(row, dict) and isinstance(row.get("control_path"), str)
-            ]
-        except (OSError, ValueError, TypeError):
-            return []  # unreadable or from another version: nothing is remembered
+        """The masters of ``masters_file``, each row checked (``core/remembered.py``)."""
+        return remembered.load(self.settings.masters_file, self.log)
 
     def _remember(self, targets: Sequence[Target], *, replace: bool = False) -> None:
         """Keep ``targets`` in ``masters_file`` (written whole, atomically, 0600)."""
-        path = self.settings.masters_file
-        if not path:
-            return
-        rows = {} if replace else {t.control_path: t for t in self._remembered()}
-        rows.update({target.control_path: target for target in targets})
-        data = [dataclasses.asdict(target) for target in rows.values()]
-        temporary = f"{path}.{os.getpid()}.tmp"
-        with contextlib.suppress(OSError):
-            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                json.dump(data, handle)
-            os.replace(temporary, path)
+        remembered.save(self.settings.masters_file, targets, replace=replace, log=self.log)
 
     async def adopt_external(
         self, command: Sequence[str], origin: Mapping[str, Any] | None = None

@@ -30,6 +30,9 @@ class ClusterProfile:
     docs: str = ""
     label: str = ""
     source: str = "builtin"  # builtin | config | ssh_config | host
+    # Why a cluster of the config cannot be used (it is listed with this error, and a connect
+    # is refused with it); empty for a usable profile.
+    error: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -96,26 +99,43 @@ _PROFILE_KEYS = {"host", "port", "user", "persist", "ssh_options", "asks", "docs
 
 
 def profile_from_config(name: str, data: Mapping[str, Any]) -> ClusterProfile:
-    """A profile from Jupyter config or the settings editor; every value is checked."""
+    """A profile from Jupyter config or the settings editor; every value is checked.
+
+    :class:`InvalidInput` names the entry and the key: ``Hy2faLab.clusters['lab']: ...``.
+    """
+    try:
+        return _profile_from_config(name, data)
+    except InvalidInput as error:
+        raise InvalidInput(f"Hy2faLab.clusters[{validate.shown(name)}]: {error.message}") from None
+
+
+def _profile_from_config(name: str, data: Mapping[str, Any]) -> ClusterProfile:
     validate.cluster_name(name)
     if not isinstance(data, Mapping):
-        raise InvalidInput(f"cluster {validate.shown(name)} must be a mapping of settings")
-    unknown = set(data) - _PROFILE_KEYS
+        raise InvalidInput(f"must be a mapping of settings, not {validate.shown(data)}")
+    unknown = [str(key) for key in data if key not in _PROFILE_KEYS]
     if unknown:
         raise InvalidInput(
-            f"cluster {validate.shown(name)} has unknown settings: {', '.join(sorted(unknown))}"
+            f"unknown settings: {validate.shown(', '.join(sorted(unknown)))[1:-1]} "
+            f"(a cluster takes {', '.join(sorted(_PROFILE_KEYS))})"
         )
     base = BUILTIN_CLUSTERS.get(name)
     host = data.get("host", base.host if base else None)
     if host is None:
-        raise InvalidInput(f"cluster {validate.shown(name)} needs a host")
+        raise InvalidInput("needs a host")
     options = data.get("ssh_options") or {}
     if not isinstance(options, Mapping):
-        raise InvalidInput(f"ssh_options of cluster {validate.shown(name)} must be a mapping")
+        raise InvalidInput(f"ssh_options must be a mapping, not {validate.shown(options)}")
 
     def text(key: str) -> str:
         value = data.get(key, getattr(base, key) if base else "")
         return str(value or "")
+
+    def option(key: object, value: object) -> tuple[str, str]:
+        try:
+            return validate.ssh_option(key, value)
+        except InvalidInput as error:
+            raise InvalidInput(f"ssh_options: {error.message}") from None
 
     return ClusterProfile(
         name=name,
@@ -123,11 +143,26 @@ def profile_from_config(name: str, data: Mapping[str, Any]) -> ClusterProfile:
         port=validate.port(data["port"]) if data.get("port") is not None else None,
         user=validate.user(data["user"]) if data.get("user") else None,
         persist=validate.persist(data["persist"]) if data.get("persist") is not None else None,
-        ssh_options=tuple(validate.ssh_option(k, v) for k, v in options.items()),
+        ssh_options=tuple(option(k, v) for k, v in options.items()),
         asks=text("asks"),
         docs=text("docs"),
         label=text("label"),
         source="config",
+    )
+
+
+def broken_profile(name: str, error: str, base: ClusterProfile | None = None) -> ClusterProfile:
+    """A cluster of the config that cannot be used: listed (with ``base``'s description, a
+    built-in's or an ssh alias's, when there is one) so that its ``error`` is seen, and never
+    resolved or connected to."""
+    return ClusterProfile(
+        name=name,
+        host=base.host if base else "",
+        asks=base.asks if base else "",
+        docs=base.docs if base else "",
+        label=base.label if base else name,
+        source="config",
+        error=error,
     )
 
 
@@ -136,11 +171,15 @@ def load_profiles(
     *,
     include_ssh_config_hosts: bool = True,
     config_file: str | None = None,
+    broken: Mapping[str, str] | None = None,
 ) -> dict[str, ClusterProfile]:
     """Built-in table, then ``~/.ssh/config`` aliases, then configured clusters (last wins).
 
     An ssh alias named like a built-in cluster (``Host saga``) takes over its destination, so
-    the user's own settings for it apply; the built-in description stays.
+    the user's own settings for it apply; the built-in description stays. A configured
+    cluster that is not valid, and each of ``broken`` (name -> why, the clusters the settings
+    left out), is listed with its error in place of any profile of that name: a bad entry
+    costs that cluster alone, and never falls back to a built-in or alias of its name.
     """
     profiles = dict(BUILTIN_CLUSTERS)
     if include_ssh_config_hosts:
@@ -159,8 +198,22 @@ def load_profiles(
                 source="ssh_config",
             )
     for name, data in (user_clusters or {}).items():
-        profiles[name] = profile_from_config(name, data)
+        try:
+            profiles[name] = profile_from_config(name, data)
+        except InvalidInput as error:
+            if isinstance(name, str) and _named(name):
+                profiles[name] = broken_profile(name, error.message, profiles.get(name))
+    for name, message in (broken or {}).items():
+        profiles[name] = broken_profile(name, message, profiles.get(name))
     return profiles
+
+
+def _named(name: str) -> bool:
+    try:
+        validate.cluster_name(name)
+    except InvalidInput:
+        return False
+    return True
 
 
 def resolve(
@@ -186,6 +239,8 @@ def resolve(
     profile = profiles.get(target)
     if profile is None:
         profile = ClusterProfile(name=validate.host(target), host=target, source="host")
+    if profile.error:
+        raise InvalidInput(profile.error)
     explicit_user = validate.user(user) if user is not None else profile.user
     explicit_port = validate.port(port) if port is not None else profile.port
     options = dict(profile.ssh_options)

@@ -1,14 +1,20 @@
-"""Every ``Hy2faLab`` setting, declared once: its type, default, help and check.
+"""Every ``Hy2faLab`` setting, declared once: its type, default, help, check and fallback.
 
 The server builds its traitlets from these fields, the ``hy2fa`` command and kernels read
 the same names from the Jupyter config, and the engine takes a :class:`Settings`. Adding a
 setting is one field here. See docs/architecture.md, "Settings".
+
+A bad value in a config file costs that value alone (:meth:`Settings.from_config`): the
+setting takes its fallback, which for a setting that turns something on is *off*, and a
+:class:`Problem` says so; a bad cluster entry costs that cluster alone, which is still listed
+with its error. ``Settings(**values)`` itself stays strict: it is what code passes.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import stat
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -17,11 +23,47 @@ from . import validate
 from .errors import InvalidInput
 
 Check = Callable[[Any], Any]
+_CLUSTERS_HELP = "must be a mapping of name -> settings"
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """A value of the Jupyter config that is not used, and what is used instead, in words.
+
+    ``cluster`` names the entry of ``clusters`` it is about (that cluster is listed with this
+    message as its error); ``None`` for any other setting, and for an entry whose name is not
+    a cluster name (it cannot be listed).
+    """
+
+    setting: str
+    message: str
+    cluster: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"setting": self.setting, "cluster": self.cluster, "message": self.message}
+
+    @classmethod
+    def of(cls, value: Any) -> Problem:
+        """A problem, or its JSON (what ``GET hy2fa/settings`` gave a kernel)."""
+        if isinstance(value, Problem):
+            return value
+        if not isinstance(value, Mapping) or set(value) - {"setting", "cluster", "message"}:
+            raise InvalidInput(
+                f"a problem is {{setting, cluster, message}}, not {validate.shown(value)}"
+            )
+        setting, message, cluster = (value.get(k) for k in ("setting", "message", "cluster"))
+        if setting not in {field.name for field in config_fields()}:
+            raise InvalidInput(f"a problem names no setting: {validate.shown(setting)}")
+        if not isinstance(message, str) or not message:
+            raise InvalidInput("a problem needs a message")
+        if cluster is not None:
+            validate.cluster_name(cluster)
+        return cls(setting, message, cluster)
 
 
 def _clusters(value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
-        raise InvalidInput("clusters must be a mapping of name -> settings")
+        raise InvalidInput(f"{_CLUSTERS_HELP}, not {validate.shown(value)}")
     if not value:
         return {}
     from .profiles import profile_from_config  # profiles use these defaults: import late
@@ -31,12 +73,60 @@ def _clusters(value: Any) -> dict[str, Any]:
     return {name: dict(data) for name, data in value.items()}
 
 
+def _accept_clusters(value: Any) -> tuple[dict[str, Any], tuple[Problem, ...]]:
+    """The good entries of ``clusters``; a problem for each bad one, which costs it alone."""
+    if not isinstance(value, Mapping):
+        message = f"Hy2faLab.clusters: {_CLUSTERS_HELP}, not {validate.shown(value)}"
+        return {}, (Problem("clusters", f"{message}; no configured cluster is used"),)
+    from .profiles import profile_from_config
+
+    good: dict[str, Any] = {}
+    problems = []
+    for name, data in value.items():
+        try:
+            profile_from_config(name, data)
+        except InvalidInput as error:
+            try:
+                listed: str | None = validate.cluster_name(name)
+            except InvalidInput:
+                listed = None  # no row can be called that: the problem alone says it
+            problems.append(Problem("clusters", error.message, listed))
+        else:
+            good[name] = dict(data)
+    return good, tuple(problems)
+
+
+def _bool(value: Any) -> bool:
+    """``True`` or ``False`` (``1`` and ``0`` too, as traitlets takes them); a string such as
+    ``"no"`` is refused, and the setting's fallback applies (off, for a switch)."""
+    if value is True or value is False:
+        return bool(value)
+    if type(value) is int and value in (0, 1):
+        return bool(value)
+    raise InvalidInput(f"must be True or False, not {validate.shown(value)}")
+
+
+def _program(value: Any) -> str:
+    if not isinstance(value, str) or not value or _LINE_BREAK.search(value):
+        raise InvalidInput(f"must be the name or path of a program, not {validate.shown(value)}")
+    return value
+
+
+def _whole(check: Check) -> Check:
+    def whole(value: Any) -> Any:
+        if isinstance(value, float):
+            raise InvalidInput(f"must be a whole number, not {validate.shown(value)}")
+        return check(value)
+
+    return whole
+
+
 def _between(low: float, high: float, unit: str) -> Check:
     def check(value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InvalidInput(f"must be a number of {unit}")
+            raise InvalidInput(f"must be a number of {unit}, not {validate.shown(value)}")
         if not low <= value <= high:
-            raise InvalidInput(f"must be {low:g} to {high:g} {unit}")
+            raise InvalidInput(f"must be {low:g} to {high:g} {unit}, not {validate.shown(value)}")
         return value
 
     return check
@@ -44,6 +134,10 @@ def _between(low: float, high: float, unit: str) -> Check:
 
 def _optional(check: Check) -> Check:
     return lambda value: None if value is None else check(value)
+
+
+_LINE_BREAK = re.compile(r"[\x00\n\r]")
+_DEFAULT: Any = object()  # a setting's fallback is its default unless it names another
 
 
 def _config_file(value: Any) -> str:
@@ -65,12 +159,24 @@ def _persist(value: Any) -> str:
     return str(value)
 
 
-def _setting(default: Any, help: str, check: Check | None = None, **kwargs: Any) -> Any:
-    """A config field: ``help`` is what ``jupyter server --help-all`` shows."""
-    metadata = {"help": help, "check": check, "config": True}
+def _setting(
+    default: Any, help: str, check: Check, *, fallback: Any = _DEFAULT, instead: str = ""
+) -> Any:
+    """A config field: ``help`` is what ``jupyter server --help-all`` shows; ``check`` refuses
+    a bad value. A bad value in a config file is replaced by ``fallback`` (the default unless
+    given: a switch that turns something on falls back to off), and ``instead`` says in words
+    what is used then."""
+    fallback = default if fallback is _DEFAULT else fallback
+    metadata = {
+        "help": help,
+        "check": check,
+        "config": True,
+        "fallback": fallback,
+        "instead": instead or f"the default, {default!r}, is used",
+    }
     if isinstance(default, dict):
-        return dataclasses.field(default_factory=dict, metadata=metadata, **kwargs)
-    return dataclasses.field(default=default, metadata=metadata, **kwargs)
+        return dataclasses.field(default_factory=dict, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclasses.dataclass
@@ -84,11 +190,13 @@ class Settings:
         "Example: c.Hy2faLab.clusters = "
         "{'mylab': {'host': 'login.lab.example.org', 'persist': '2h'}}",
         _clusters,
+        instead="no configured cluster is used",
     )
     control_path: str | None = _setting(
         None,
         "ControlPath template when ~/.ssh/config sets none (default ~/.ssh/cm-%r@%h:%p).",
         _optional(validate.control_path_template),
+        instead="the default, ~/.ssh/cm-%r@%h:%p, is used",
     )
     default_persist: str = _setting(
         "1h",
@@ -106,37 +214,73 @@ class Settings:
         _between(1, 86400, "seconds"),
     )
     include_ssh_config_hosts: bool = _setting(
-        True, "List concrete Host aliases from ~/.ssh/config as clusters."
+        True,
+        "List concrete Host aliases from ~/.ssh/config as clusters.",
+        _bool,
+        fallback=False,
+        instead="it is off: no Host alias of the ssh config is listed",
     )
     ssh_config: str | None = _setting(
-        None, "ssh client config file (default ~/.ssh/config).", _optional(_config_file)
+        None,
+        "ssh client config file (default ~/.ssh/config).",
+        _optional(_config_file),
+        instead="the default, ~/.ssh/config, is used",
     )
-    ssh: str = _setting("ssh", "The OpenSSH client to run.")
+    ssh: str = _setting("ssh", "The OpenSSH client to run.", _program)
     askpass: bool = _setting(
         True,
         "Every ssh a kernel starts asks in JupyterLab (OpenSSH's SSH_ASKPASS with "
         "hy2fa-askpass): its host-key, code and password questions pop up in Lab; an ssh in a "
         "terminal still asks in that terminal.",
+        _bool,
+        fallback=False,
+        instead="it is off: the askpass bridge is not started",
     )
     askpass_replace_own: bool = _setting(
-        False, "Use the bridge even when SSH_ASKPASS is already set in the server's environment."
+        False,
+        "Use the bridge even when SSH_ASKPASS is already set in the server's environment.",
+        _bool,
+        instead="it is off: an SSH_ASKPASS of the server's own is kept",
     )
     askpass_limit: int = _setting(
         8,
         "At most this many ssh questions wait in Lab at once; more are refused.",
-        _between(1, 1000, "questions"),
+        _whole(_between(1, 1000, "questions")),
     )
     # Not a setting a person makes: where masters made by other ssh processes (the askpass
     # bridge) are remembered, so a restarted server lists them again. Paths and hosts only.
     masters_file: str | None = None
+    # Not a setting either: what of the Jupyter config is not used, and why (from_config).
+    problems: tuple[Problem, ...] = ()
 
     def __post_init__(self) -> None:
         for field in config_fields():
             setattr(self, field.name, check(field.name, getattr(self, field.name)))
+        self.problems = tuple(Problem.of(problem) for problem in self.problems)
+
+    @classmethod
+    def from_config(cls, values: Mapping[str, Any], **others: Any) -> Settings:
+        """Settings from the Jupyter config, where a bad value costs that value alone: it is
+        replaced by its fallback (off, for a switch), a bad cluster entry is left out and
+        listed with its error, and each is one :class:`Problem`. ``values`` may hold other
+        keys (a config section has more); ``others`` are fields no config sets."""
+        kwargs: dict[str, Any] = {}
+        problems: list[Problem] = []
+        for field in config_fields():
+            if field.name in values:
+                kwargs[field.name], found = accept(field.name, values[field.name])
+                problems += found
+        return cls(**kwargs, **others, problems=tuple(problems))
+
+    @property
+    def broken_clusters(self) -> dict[str, str]:
+        """The clusters of the config that cannot be used: name -> why."""
+        return {p.cluster: p.message for p in self.problems if p.cluster is not None}
 
     def to_json(self) -> dict[str, Any]:
-        """The configurable values (what ``GET hy2fa/settings`` shows)."""
-        return {field.name: getattr(self, field.name) for field in config_fields()}
+        """The configurable values and the config's problems (``GET hy2fa/settings``)."""
+        values = {field.name: getattr(self, field.name) for field in config_fields()}
+        return {**values, "problems": [problem.to_json() for problem in self.problems]}
 
 
 def config_fields() -> list[dataclasses.Field[Any]]:
@@ -149,13 +293,27 @@ def check(name: str, value: Any) -> Any:
     field = next((f for f in config_fields() if f.name == name), None)
     if field is None:
         raise InvalidInput(f"Hy2faLab has no setting {validate.shown(name)}")
-    checker: Check | None = field.metadata["check"]
-    if checker is None:
-        return value
+    checker: Check = field.metadata["check"]
     try:
         return checker(value)
     except InvalidInput as error:
+        if error.message.startswith(f"Hy2faLab.{name}"):
+            raise  # a cluster's message names its entry: Hy2faLab.clusters['x']: ...
         raise InvalidInput(f"Hy2faLab.{name}: {error.message}") from None
+
+
+def accept(name: str, value: Any) -> tuple[Any, tuple[Problem, ...]]:
+    """``value`` as setting ``name`` keeps it, or its fallback and the problem, in words that
+    name the setting and say what is used instead (a config file's value: never raises for a
+    bad one). Only the bad entries of ``clusters`` are left out."""
+    if name == "clusters":
+        return _accept_clusters(value)
+    try:
+        return check(name, value), ()
+    except InvalidInput as error:
+        field = next(f for f in config_fields() if f.name == name)
+        problem = Problem(name, f"{error.message}; {field.metadata['instead']}")
+        return field.metadata["fallback"], (problem,)
 
 
 DEFAULTS = Settings()

@@ -88,6 +88,7 @@ class Targets:
                 self.settings.clusters,
                 include_ssh_config_hosts=self.settings.include_ssh_config_hosts,
                 config_file=self.settings.ssh_config,
+                broken=self.settings.broken_clusters,
             )
         return self._profiles
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 from typing import Any
 
@@ -13,10 +14,8 @@ from traitlets import Bool, Dict, Float, Int, TraitError, TraitType, Unicode, va
 
 from .._version import __version__
 from ..core.asks import AskBridge
-from ..core.errors import Hy2faError
 from ..core.manager import Manager
-from ..core.settings import DEFAULTS, Settings, config_fields
-from ..core.settings import check as check_setting
+from ..core.settings import DEFAULTS, Problem, Settings, accept, config_fields
 from .bridge import BridgeInstall, socket_path
 from .events import ASK_SCHEMA_PATH, SCHEMA_PATH, EventEmitter
 from .log import ChangeLog, extension_logger
@@ -24,13 +23,39 @@ from .origin import origin_of
 from .routes import HANDLERS
 
 _REFRESH_SECONDS = 15.0
+
+
+def _lenient(kind: type[TraitType[Any, Any]]) -> type[TraitType[Any, Any]]:
+    """``kind`` (Bool, Int, ...), but a value of another type is let through to the setting's
+    own check (``Hy2faLab._check_setting``), which replaces it with the setting's fallback and
+    says so: traitlets' own refusal would make jupyter_server drop the whole ``Hy2faLab``
+    config ("error linking extension") and run the extension on its defaults, which turns
+    ``askpass = False`` back on."""
+
+    class Lenient(kind):  # type: ignore[valid-type,misc]
+        def validate(self, obj: Any, value: Any) -> Any:
+            try:
+                return super().validate(obj, value)
+            except TraitError:
+                return value
+
+        def from_string(self, s: str) -> Any:
+            try:
+                return super().from_string(s)
+            except (TraitError, ValueError):
+                return s
+
+    Lenient.__name__ = Lenient.__qualname__ = kind.__name__  # what --help-all shows
+    return Lenient
+
+
 _TRAITS: dict[str, type[TraitType[Any, Any]]] = {
-    "bool": Bool,
-    "int": Int,
-    "float": Float,
-    "str": Unicode,
-    "str | None": Unicode,
-    "Mapping[str, Mapping[str, Any]]": Dict,
+    "bool": _lenient(Bool),
+    "int": _lenient(Int),
+    "float": _lenient(Float),
+    "str": _lenient(Unicode),
+    "str | None": _lenient(Unicode),
+    "Mapping[str, Mapping[str, Any]]": _lenient(Dict),
 }
 
 
@@ -58,10 +83,18 @@ class Hy2faLab(ExtensionApp):
 
     @validate(*(field.name for field in config_fields()))
     def _check_setting(self, proposal: dict[str, Any]) -> Any:
-        try:
-            return check_setting(proposal["trait"].name, proposal["value"])
-        except Hy2faError as error:
-            raise TraitError(error.message) from None
+        """A bad value costs that setting alone: its fallback (off, for a switch) is kept,
+        and the problem is said once, in the log and in Lab (``GET hy2fa/settings``)."""
+        name = proposal["trait"].name
+        value, problems = accept(name, proposal["value"])
+        self.__dict__.setdefault("_config_problems", {})[name] = problems
+        return value
+
+    @property
+    def config_problems(self) -> tuple[Problem, ...]:
+        """What of this extension's config is not used, in the order of the settings."""
+        found: dict[str, tuple[Problem, ...]] = self.__dict__.get("_config_problems", {})
+        return tuple(p for field in config_fields() for p in found.get(field.name, ()))
 
     # ---- ExtensionApp hooks --------------------------------------------------------
 
@@ -73,6 +106,8 @@ class Hy2faLab(ExtensionApp):
     def initialize_settings(self) -> None:
         self.log = extension_logger(self.server.log)
         values = self.engine_settings()
+        for problem in values.problems:
+            self.log.warning("hy2fa_lab: config: %s", problem.message)
         self.manager = Manager(values, log=self.log)
         event_logger = self.server.event_logger
         assert event_logger is not None
@@ -88,7 +123,10 @@ class Hy2faLab(ExtensionApp):
         self.settings["hy2fa_log"] = self.log
         self.bridge: BridgeInstall | None = None
         self.settings["hy2fa_asks"] = None
-        self.settings["hy2fa_asks_off"] = "c.Hy2faLab.askpass is False"
+        self.settings["hy2fa_asks_off"] = next(  # a value that is not True or False: off
+            (p.message for p in values.problems if p.setting == "askpass"),
+            "c.Hy2faLab.askpass is False",
+        )
         if values.askpass:
             asks = AskBridge(
                 socket_path(self.server.runtime_dir),
@@ -140,7 +178,9 @@ class Hy2faLab(ExtensionApp):
     def engine_settings(self) -> Settings:
         values = {field.name: getattr(self, field.name) for field in config_fields()}
         masters = os.path.join(self.server.runtime_dir, "hy2fa-masters.json")
-        return Settings(**values, masters_file=masters)
+        # Checked again (an ssh_config may have become a FIFO since): still never raises.
+        settings = Settings.from_config(values, masters_file=masters)
+        return dataclasses.replace(settings, problems=self.config_problems + settings.problems)
 
     async def _refresh_forever(self) -> None:
         """Notice masters that ended (ControlPersist ran out, killed) so clients hear of it."""
