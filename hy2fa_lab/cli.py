@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .core.types import PromptKind, State, Target
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+MINE_SETTINGS = ("user", "port", "persist", "label", "ssh_options")
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -160,6 +161,63 @@ def build_parser() -> argparse.ArgumentParser:
     )
     config_ssh.add_argument("--control-path", metavar="TEMPLATE", help="ControlPath template")
 
+    yours = argparse.ArgumentParser(add_help=False)
+    group = yours.add_argument_group("your settings for it (kept for Lab, kernels and hy2fa)")
+    group.add_argument("-l", "--user", help="your user name on it")
+    group.add_argument("-p", "--port", type=_port, help="its port")
+    group.add_argument(
+        "--persist",
+        type=_persist,
+        metavar="DURATION",
+        help="how long an idle master stays: seconds, 10m, 2h, 1h40m or yes (forever)",
+    )
+    group.add_argument("--label", help="what the sidebar shows for it")
+    group.add_argument(
+        "-o",
+        dest="ssh_options",
+        metavar="KEY=VALUE",
+        action="append",
+        type=_key_value,
+        default=[],
+        help="an ssh option, as for ssh -o (repeatable; replaces your ssh options for it)",
+    )
+    setting = commands.add_parser(
+        "set",
+        parents=[yours],
+        help="your user name (port, persist, label, ssh options) for a cluster, kept",
+        description=(
+            "Keep your own values for a cluster (built-in, configured, an ssh config alias or "
+            "your own), in your Jupyter data dir: JupyterLab, kernels and every hy2fa command "
+            "use them, on top of what the site gives."
+        ),
+    )
+    setting.add_argument("target", metavar="CLUSTER", help="cluster name")
+    setting.add_argument(
+        "--unset",
+        action="append",
+        default=[],
+        choices=MINE_SETTINGS,
+        metavar="SETTING",
+        help=f"forget one of your values ({', '.join(MINE_SETTINGS)}; repeatable)",
+    )
+    adding = commands.add_parser(
+        "add",
+        parents=[yours],
+        help="add a cluster of your own",
+        description="Add a cluster of your own, kept in your Jupyter data dir.",
+    )
+    adding.add_argument("name", metavar="NAME", help="its name (letters, digits, '.', '_', '-')")
+    adding.add_argument("host", metavar="HOST", help="its host name (or an ssh config alias)")
+    forgetting = commands.add_parser(
+        "forget",
+        help="forget your values for a cluster (a cluster of your own goes)",
+        description=(
+            "Forget your values for a cluster, which is then as the site gives it; a cluster "
+            "of your own goes."
+        ),
+    )
+    forgetting.add_argument("target", metavar="CLUSTER", help="cluster name")
+
     demo = commands.add_parser(
         "demo",
         help="try it without an HPC account: a demo cluster on this machine, and JupyterLab",
@@ -196,14 +254,26 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _manager(args: argparse.Namespace) -> Manager:
     from .core.manager import Manager
 
-    return Manager(_settings(args))
+    manager = Manager(_settings(args))
+    _said(manager)
+    return manager
 
 
 def _targets(args: argparse.Namespace) -> Targets:
     """Resolution only (no engine): for the commands that just ask a socket."""
     from .core.targets import Targets
 
-    return Targets(_settings(args))
+    targets = Targets(_settings(args))
+    _said(targets)
+    return targets
+
+
+def _said(targets: Targets) -> None:
+    """Say the problems of the file of your own cluster settings (a warning line each; a
+    bad entry is listed by ``hy2fa list`` with its error)."""
+    targets.profiles()
+    for problem in targets.mine.problems:
+        print(f"hy2fa: warning: {problem}", file=sys.stderr)
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
@@ -443,13 +513,59 @@ def _list(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_OK
     width = max((len(row.name) for row in rows), default=4)
     for row in rows:
-        if row.target is None:
-            message = row.error.message if row.error else "not resolved"
-            print(f"{row.name:<{width}}  error: {message}", file=out)
-            continue
-        where = f"{row.target.user}@{row.target.hostname}:{row.target.port}"
-        note = f"  ({row.message})" if row.message else ""
-        print(f"{row.name:<{width}}  {row.state.value:<12}  {where}{note}", file=out)
+        print(_row_line(row, width), file=out)
+    return EXIT_OK
+
+
+def _row_line(row: ClusterRow, width: int = 0) -> str:
+    """A cluster as ``hy2fa list`` shows it, with the values you set yourself."""
+    yours = f"  [yours: {', '.join(row.profile.mine)}]" if row.profile.mine else ""
+    if row.target is None:
+        message = row.error.message if row.error else "not resolved"
+        return f"{row.name:<{width}}  error: {message}{yours}"
+    where = f"{row.target.user}@{row.target.hostname}:{row.target.port}"
+    note = f"  ({row.message})" if row.message else ""
+    return f"{row.name:<{width}}  {row.state.value:<12}  {where}{note}{yours}"
+
+
+def _yours(args: argparse.Namespace) -> dict[str, Any]:
+    """The values of ``set``/``add`` given on the command line (as REST takes them)."""
+    values: dict[str, Any] = {
+        key: getattr(args, key)
+        for key in ("user", "port", "persist", "label")
+        if getattr(args, key) is not None
+    }
+    if args.ssh_options:
+        values["ssh_options"] = dict(args.ssh_options)
+    return values
+
+
+def _set(args: argparse.Namespace, out: TextIO) -> int:
+    changes = _yours(args)
+    both = sorted(set(changes) & set(args.unset))
+    if both:
+        raise InvalidInput(f"both set and --unset: {', '.join(both)}")
+    if not changes and not args.unset:
+        raise InvalidInput("nothing to set: give --user, --port, --persist, --label, -o or --unset")
+    targets = _targets(args)
+    targets.set_mine(args.target, {**changes, **dict.fromkeys(args.unset)})
+    print(_row_line(targets.survey([args.target])[0]), file=out)
+    return EXIT_OK
+
+
+def _add(args: argparse.Namespace, out: TextIO) -> int:
+    targets = _targets(args)
+    targets.add_mine(args.name, {"host": args.host, **_yours(args)})
+    print(_row_line(targets.survey([args.name])[0]), file=out)
+    return EXIT_OK
+
+
+def _forget(args: argparse.Namespace, out: TextIO) -> int:
+    targets = _targets(args)
+    if targets.forget_mine(args.target):
+        print(_row_line(targets.survey([args.target])[0]), file=out)
+    else:
+        print(f"{args.target}: forgotten", file=out)
     return EXIT_OK
 
 
@@ -494,9 +610,7 @@ def _doctor(args: argparse.Namespace, out: TextIO) -> int:
 def _config_ssh(args: argparse.Namespace, out: TextIO) -> int:
     import os
 
-    from .core.controlpath import DEFAULT_TEMPLATE
     from .core.managed_config import (
-        HostBlock,
         check_config_path,
         overridden,
         remove_block,
@@ -523,18 +637,8 @@ def _config_ssh(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_OK
     if args.ssh_config and not os.path.exists(args.ssh_config):
         args.ssh_config_to_write, args.ssh_config = args.ssh_config, os.devnull  # a new file
-    manager = _manager(args)
-    profile = manager.profiles().get(args.target)
-    user = args.user if args.user is not None else (profile.user if profile else None)
-    target = manager.resolve(args.target, user=user, persist=args.persist)
-    block = HostBlock(
-        alias=alias,
-        hostname=target.hostname,
-        persist=target.persist,
-        control_path=manager.settings.control_path or DEFAULT_TEMPLATE,
-        user=user,
-        port=target.port if target.port != 22 else None,
-    )
+    # Your user and port for it (hy2fa set), unless -l says otherwise.
+    block = _targets(args).host_block(args.target, user=args.user, persist=args.persist)
     path, backup = write_block(block, getattr(args, "ssh_config_to_write", args.ssh_config))
     print(f"{alias}: wrote a managed Host block to {path}", file=out)
     if backup:
@@ -579,6 +683,12 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             return _doctor(args, out)
         if args.command == "config-ssh":
             return _config_ssh(args, out)
+        if args.command == "set":
+            return _set(args, out)
+        if args.command == "add":
+            return _add(args, out)
+        if args.command == "forget":
+            return _forget(args, out)
         if args.command == "demo":
             try:
                 from .demo.app import run

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .core.settings import Settings
 
 EXTENSION_CONFIG = "jupyter_hy2fa_lab_config"
+CLUSTERS_FILE = ("hy2fa_lab", "clusters.json")  # under the Jupyter data dir
 
 
 def _read(config_file_name: str) -> Config:
@@ -71,13 +72,26 @@ def settings_from_jupyter_config(*, warn: bool = True, **flags: Any) -> Settings
     from .core.settings import Settings, check
 
     checked = {name: check(name, value) for name, value in flags.items()}
-    settings = Settings.from_config({**jupyter_settings(), **checked})
+    settings = Settings.from_config(
+        {**jupyter_settings(), **checked}, clusters_file=clusters_file()
+    )
     if warn and settings.problems:
         import warnings
 
         for problem in settings.problems:
             warnings.warn(f"hy2fa_lab: {problem.message}", ConfigWarning, stacklevel=2)
     return settings
+
+
+def clusters_file() -> str:
+    """Where the person's own cluster settings are kept (``core/mine.py``): in their Jupyter
+    data dir, ``<data>/hy2fa_lab/clusters.json``; ``JUPYTER_DATA_DIR`` moves it (tests, CI,
+    a second account), as it moves every Jupyter data file."""
+    import os
+
+    from jupyter_core.paths import jupyter_data_dir
+
+    return os.path.join(os.path.abspath(jupyter_data_dir()), *CLUSTERS_FILE)
 
 
 class ConfigWarning(UserWarning):

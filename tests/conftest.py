@@ -32,6 +32,18 @@ except ImportError:
     from sshd_fixture import RealSshd, missing_requirements  # type: ignore[no-redef]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_jupyter_data_dir() -> Iterator[None]:
+    """The person's own cluster settings live in the Jupyter data dir (``config.clusters_file``):
+    no test, and no ``hy2fa``, kernel or server a test starts, reads or writes the real one.
+    pytest-jupyter's servers and some tests set a data dir of their own on top of this one."""
+    path = tempfile.mkdtemp(prefix="hy2fa-data-", dir="/tmp")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JUPYTER_DATA_DIR", path)
+        yield
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest_asyncio.fixture
 async def jp_asyncio_loop() -> AsyncIterator[asyncio.AbstractEventLoop]:
     """pytest-jupyter's server must live on the loop pytest-asyncio runs the test in."""

@@ -371,6 +371,28 @@ def test_the_event_schemas_are_documented_and_carry_the_rest_shapes() -> None:
     assert not missing, f"ask actions not in README.md: {missing}"
 
 
+def test_the_cluster_event_schema_is_documented_and_carries_the_row() -> None:
+    text = section("In the Jupyter server")
+    schema = _schema(events.CLUSTER_SCHEMA_PATH)
+    assert schema["$id"] == events.CLUSTER_SCHEMA_ID
+    relative = events.CLUSTER_SCHEMA_PATH.relative_to(ROOT).as_posix()
+    schema_id = re.escape(events.CLUSTER_SCHEMA_ID)
+    documented = re.search(
+        rf"`{schema_id}`, schema version (\d+)\s*\(`{re.escape(relative)}`", text
+    )
+    assert documented, "README.md does not name the cluster event with its version and file"
+    assert documented.group(1) == str(schema["version"])
+    resolved, failed = cluster_rows()
+    data = events.cluster_data(resolved, "changed")
+    assert set(schema["properties"]) == set(resolved) | set(failed) | {"action"}
+    assert set(data) <= set(schema["properties"]) and set(schema["required"]) <= set(data)
+    assert set(schema["properties"]["error"]["properties"]) == set(failed["error"])
+    actions = schema["properties"]["action"]["enum"]
+    assert tuple(actions) == events.CLUSTER_ACTIONS
+    missing = [action for action in actions if f"`{action}`" not in text]
+    assert not missing, f"cluster event actions not in README.md: {missing}"
+
+
 def _ask_fields() -> dict[str, Any]:
     return {"id": "1-x", "host": None, "command": ["ssh"], "origin": {"pid": 1}}
 

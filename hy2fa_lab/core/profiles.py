@@ -13,6 +13,8 @@ from typing import Any
 
 from . import controlpath, validate
 from .errors import InvalidInput
+from .mine import FIELDS as MINE_FIELDS
+from .mine import Mine
 from .settings import DEFAULTS
 from .sshconfig import config_hosts, ssh_g
 from .types import Target
@@ -29,10 +31,13 @@ class ClusterProfile:
     asks: str = ""
     docs: str = ""
     label: str = ""
-    source: str = "builtin"  # builtin | config | ssh_config | host
+    source: str = "builtin"  # builtin | config | ssh_config | mine | host
     # Why a cluster of the config cannot be used (it is listed with this error, and a connect
     # is refused with it); empty for a usable profile.
     error: str = ""
+    # The values the person set themselves (``mine.py``): any of host, user, port, persist,
+    # label, ssh_options.
+    mine: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -46,6 +51,7 @@ class ClusterProfile:
             "docs": self.docs,
             "label": self.label or self.name,
             "source": self.source,
+            "mine": list(self.mine),
         }
 
 
@@ -151,18 +157,26 @@ def _profile_from_config(name: str, data: Mapping[str, Any]) -> ClusterProfile:
     )
 
 
-def broken_profile(name: str, error: str, base: ClusterProfile | None = None) -> ClusterProfile:
-    """A cluster of the config that cannot be used: listed (with ``base``'s description, a
-    built-in's or an ssh alias's, when there is one) so that its ``error`` is seen, and never
-    resolved or connected to."""
+def broken_profile(
+    name: str,
+    error: str,
+    base: ClusterProfile | None = None,
+    *,
+    source: str = "config",
+    mine: tuple[str, ...] = (),
+) -> ClusterProfile:
+    """A cluster of the config (or of the person's own settings, ``source`` ``mine``) that
+    cannot be used: listed (with ``base``'s description, a built-in's or an ssh alias's, when
+    there is one) so that its ``error`` is seen, and never resolved or connected to."""
     return ClusterProfile(
         name=name,
         host=base.host if base else "",
         asks=base.asks if base else "",
         docs=base.docs if base else "",
         label=base.label if base else name,
-        source="config",
+        source=source,
         error=error,
+        mine=mine,
     )
 
 
@@ -172,14 +186,19 @@ def load_profiles(
     include_ssh_config_hosts: bool = True,
     config_file: str | None = None,
     broken: Mapping[str, str] | None = None,
+    mine: Mine | None = None,
 ) -> dict[str, ClusterProfile]:
-    """Built-in table, then ``~/.ssh/config`` aliases, then configured clusters (last wins).
+    """Built-in table, then ``~/.ssh/config`` aliases, then configured clusters, then the
+    person's own settings (``mine``; last wins).
 
     An ssh alias named like a built-in cluster (``Host saga``) takes over its destination, so
     the user's own settings for it apply; the built-in description stays. A configured
     cluster that is not valid, and each of ``broken`` (name -> why, the clusters the settings
     left out), is listed with its error in place of any profile of that name: a bad entry
     costs that cluster alone, and never falls back to a built-in or alias of its name.
+
+    The person's own settings (:func:`with_mine`) set their values on any of these, or add
+    clusters of their own; a bad entry of theirs is listed with its error in the same way.
     """
     profiles = dict(BUILTIN_CLUSTERS)
     if include_ssh_config_hosts:
@@ -205,7 +224,62 @@ def load_profiles(
                 profiles[name] = broken_profile(name, error.message, profiles.get(name))
     for name, message in (broken or {}).items():
         profiles[name] = broken_profile(name, message, profiles.get(name))
-    return profiles
+    return with_mine(profiles, mine) if mine is not None else profiles
+
+
+def with_mine(profiles: Mapping[str, ClusterProfile], mine: Mine) -> dict[str, ClusterProfile]:
+    """``profiles`` (the site's) with the person's own settings on top.
+
+    An entry with a ``host`` is a cluster of their own (``source`` ``mine``); one without
+    sets their values on the site's cluster of that name (its ``source`` stays, and ``mine``
+    names what they set): ``ssh_options`` are added to the site's, key by key. Values for a
+    cluster the site no longer gives are kept in the file but listed nowhere. A bad entry
+    is listed with its error, which names the file and the key, in place of the cluster.
+    """
+    result = dict(profiles)
+    for name, values in mine.clusters.items():
+        base = result.get(name)
+        keys = tuple(key for key in MINE_FIELDS if key in values)
+        if "host" in values:
+            result[name] = ClusterProfile(
+                name=name,
+                host=values["host"],
+                port=values.get("port"),
+                user=values.get("user"),
+                persist=values.get("persist"),
+                ssh_options=tuple(values.get("ssh_options", {}).items()),
+                label=values.get("label", ""),
+                source="mine",
+                mine=keys,
+            )
+        elif base is not None and base.error:
+            result[name] = dataclasses.replace(base, mine=keys)  # the site's error stands
+        elif base is not None:
+            result[name] = dataclasses.replace(
+                base,
+                port=values.get("port", base.port),
+                user=values.get("user", base.user),
+                persist=values.get("persist", base.persist),
+                ssh_options=_merged(base.ssh_options, values.get("ssh_options", {})),
+                label=values.get("label", base.label),
+                mine=keys,
+            )
+    for name, message in mine.broken.items():
+        base = result.get(name)
+        keys = mine.broken_keys.get(name, ())
+        if "host" in keys or base is None:  # a cluster of their own
+            result[name] = broken_profile(name, message, source="mine", mine=keys)
+        else:
+            result[name] = broken_profile(name, message, base, source=base.source, mine=keys)
+    return result
+
+
+def _merged(
+    site: Sequence[tuple[str, str]], mine: Mapping[str, str]
+) -> tuple[tuple[str, str], ...]:
+    """The site's ssh options with the person's on top (ssh's keywords ignore case)."""
+    theirs = {key.lower() for key in mine}
+    return (*((k, v) for k, v in site if k.lower() not in theirs), *mine.items())
 
 
 def _named(name: str) -> bool:

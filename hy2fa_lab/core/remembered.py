@@ -5,7 +5,7 @@ What is read back is input like any other: a row becomes a :class:`Target` only 
 value passes the checks REST input passes (``validate``), and the file is read only when it
 is ours and nobody else can write it. A bad row is dropped (one log line says which, and
 why); nothing here raises. The file is written whole, through a temporary file of a unique
-name opened with ``O_EXCL | O_NOFOLLOW`` (0600), and renamed into place.
+name opened with ``O_EXCL | O_NOFOLLOW`` (0600), and renamed into place (``privatefile.py``).
 
 A remembered master is listed as what it is, a master some ssh made at its own socket: the
 manager marks its session ``made_by: ssh``, and a cluster's row shows only a login of that
@@ -15,16 +15,13 @@ cluster's row or socket path.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
 import os
-import secrets
-import stat
 from collections.abc import Sequence
 
-from . import controlpath, validate
+from . import controlpath, privatefile, validate
 from .errors import InvalidInput
 from .types import Target
 
@@ -92,22 +89,9 @@ def save(
         rows = {t.control_path: t for t in load(path, log)}
     rows.update({target.control_path: target for target in targets})
     data = json.dumps([dataclasses.asdict(target) for target in rows.values()])
-    directory, name = os.path.split(path)
-    temporary = os.path.join(directory, f".{name}.{os.getpid()}.{secrets.token_hex(8)}.tmp")
     try:
-        descriptor = os.open(
-            temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
-        )
+        privatefile.write(path, data, durable=False)
     except OSError as error:
-        log.warning("hy2fa_lab: cannot remember masters in %s: %s", path, error.strerror)
-        return
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(data)
-        os.replace(temporary, path)
-    except OSError as error:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
         log.warning("hy2fa_lab: cannot remember masters in %s: %s", path, error.strerror)
 
 
@@ -177,40 +161,7 @@ def _read(path: str, log: logging.Logger) -> str | None:
     """The file's text, if it is ours (a regular file owned by us, not writable by others,
     reached without a symlink); ``None`` when absent or refused (refusal is logged)."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
+        return privatefile.read(path, MAX_BYTES)
+    except privatefile.Refused as refused:
+        log.warning("hy2fa_lab: not reading remembered masters from %s: %s", path, refused.message)
         return None
-    except OSError as error:
-        log.warning("hy2fa_lab: not reading remembered masters from %s: %s", path, error.strerror)
-        return None
-    try:
-        info = os.fstat(descriptor)
-        problem = _untrusted(info)
-        if problem is not None:
-            log.warning("hy2fa_lab: not reading remembered masters from %s: %s", path, problem)
-            return None
-        with os.fdopen(descriptor, "rb", closefd=False) as handle:
-            data = handle.read(MAX_BYTES + 1)
-    except OSError as error:
-        log.warning("hy2fa_lab: cannot read remembered masters from %s: %s", path, error.strerror)
-        return None
-    finally:
-        os.close(descriptor)
-    if len(data) > MAX_BYTES:
-        log.warning("hy2fa_lab: %s is larger than %d bytes; not read", path, MAX_BYTES)
-        return None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        log.warning("hy2fa_lab: %s is not UTF-8 text; no master is remembered from it", path)
-        return None
-
-
-def _untrusted(info: os.stat_result) -> str | None:
-    if not stat.S_ISREG(info.st_mode):
-        return "it is not a regular file"
-    if info.st_uid != os.geteuid():
-        return "it belongs to another user"
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return "others can write it"
-    return None

@@ -250,6 +250,9 @@ class Settings:
     # Not a setting a person makes: where masters made by other ssh processes (the askpass
     # bridge) are remembered, so a restarted server lists them again. Paths and hosts only.
     masters_file: str | None = None
+    # Not a setting either: the file of the person's own cluster settings (``mine.py``), in
+    # their Jupyter data dir (``config.clusters_file()``); None: none is read or written.
+    clusters_file: str | None = None
     # Not a setting either: what of the Jupyter config is not used, and why (from_config).
     problems: tuple[Problem, ...] = ()
 
@@ -257,6 +260,9 @@ class Settings:
         for field in config_fields():
             setattr(self, field.name, check(field.name, getattr(self, field.name)))
         self.problems = tuple(Problem.of(problem) for problem in self.problems)
+        path = self.clusters_file
+        if path is not None and (not isinstance(path, str) or not os.path.isabs(path)):
+            raise InvalidInput(f"clusters_file must be an absolute path: {validate.shown(path)}")
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any], **others: Any) -> Settings:
@@ -278,9 +284,11 @@ class Settings:
         return {p.cluster: p.message for p in self.problems if p.cluster is not None}
 
     def to_json(self) -> dict[str, Any]:
-        """The configurable values and the config's problems (``GET hy2fa/settings``)."""
+        """The configurable values, the config's problems and where the person's own cluster
+        settings are (``GET hy2fa/settings``: a kernel reads the file its server uses)."""
         values = {field.name: getattr(self, field.name) for field in config_fields()}
-        return {**values, "problems": [problem.to_json() for problem in self.problems]}
+        problems = [problem.to_json() for problem in self.problems]
+        return {**values, "problems": problems, "clusters_file": self.clusters_file}
 
 
 def config_fields() -> list[dataclasses.Field[Any]]:

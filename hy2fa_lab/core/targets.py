@@ -1,19 +1,27 @@
 """Cluster names resolved to targets with the configured settings: what the manager and
 the CLI's quick commands (``status``, ``path``, ``list``) share. No asyncio and no pexpect
 here, so a command that only asks a socket does not pay for the engine.
+
+The person's own cluster settings (``mine.py``) are read with the profiles, and read again
+whenever their file changed (a kernel sees a change made in Lab or by ``hy2fa set``);
+:meth:`Targets.set_mine`, :meth:`Targets.add_mine` and :meth:`Targets.forget_mine` change
+them, for REST and the ``hy2fa`` command alike.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import mux, validate
+from . import mine, mux, validate
 from .errors import Hy2faError, UnknownCluster
-from .profiles import ClusterProfile, load_profiles, resolve
+from .profiles import ClusterProfile, load_profiles, resolve, with_mine
 from .settings import Settings
 from .types import State, Target
+
+if TYPE_CHECKING:
+    from .managed_config import HostBlock
 
 __all__ = ["ClusterRow", "Settings", "Targets", "socket_state"]
 
@@ -81,16 +89,81 @@ class Targets:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()  # checked when it was made
         self._profiles: dict[str, ClusterProfile] | None = None
+        self._mine_seen: tuple[int, ...] | None = None
+        # The person's own settings as last read (``mine.problems``: what of the file is
+        # not used, said by the server's log, ``GET hy2fa/clusters`` and ``hy2fa``).
+        self.mine = mine.Mine(self.settings.clusters_file)
+
+    def site_profiles(self) -> dict[str, ClusterProfile]:
+        """The clusters the site gives: built-in, ssh config aliases, Jupyter config."""
+        return load_profiles(
+            self.settings.clusters,
+            include_ssh_config_hosts=self.settings.include_ssh_config_hosts,
+            config_file=self.settings.ssh_config,
+            broken=self.settings.broken_clusters,
+        )
 
     def profiles(self, *, reload: bool = False) -> dict[str, ClusterProfile]:
-        if self._profiles is None or reload:
-            self._profiles = load_profiles(
-                self.settings.clusters,
-                include_ssh_config_hosts=self.settings.include_ssh_config_hosts,
-                config_file=self.settings.ssh_config,
-                broken=self.settings.broken_clusters,
-            )
+        """Every cluster: the site's, with the person's own settings on top. Read again with
+        ``reload``, or when the file of the person's settings changed."""
+        seen = mine.signature(self.settings.clusters_file)
+        if self._profiles is None or reload or seen != self._mine_seen:
+            self.mine = mine.load(self.settings.clusters_file)
+            self._mine_seen = seen
+            self._profiles = with_mine(self.site_profiles(), self.mine)
         return self._profiles
+
+    # ---- the person's own settings (blocking: a file, and the ssh config's aliases) ----
+
+    def set_mine(self, name: str, changes: dict[str, Any]) -> None:
+        """Set (a value of ``None``: remove) the person's values for cluster ``name``: user,
+        port, persist, label, ssh_options; host too for a cluster of their own.
+        :class:`UnknownCluster` when there is no such cluster; :class:`InvalidInput` for a
+        value refused (nothing is written)."""
+        validate.cluster_name(name)
+        site = self.site_profiles()
+        mine.change(
+            self.settings.clusters_file, lambda raw: mine.set_values(raw, name, changes, site=site)
+        )
+        self._profiles = None
+
+    def add_mine(self, name: str, values: dict[str, Any]) -> None:
+        """A cluster of the person's own (``host`` and any of the other values);
+        :class:`mine.ClusterExists` when the name is taken (the site's or theirs)."""
+        validate.cluster_name(name)
+        site = self.site_profiles()
+        mine.change(self.settings.clusters_file, lambda raw: mine.add(raw, name, values, site=site))
+        self._profiles = None
+
+    def forget_mine(self, name: str) -> bool:
+        """Remove the person's settings for ``name``: a cluster of their own goes, one of the
+        site is as the site gives it again. Whether ``name`` is still a cluster.
+        :class:`UnknownCluster` when they have no settings for it."""
+        validate.cluster_name(name)
+        mine.change(self.settings.clusters_file, lambda raw: mine.forget(raw, name))
+        return name in self.profiles(reload=True)
+
+    def host_block(
+        self, name: str, *, user: str | None = None, persist: str | None = None
+    ) -> HostBlock:
+        """The managed ``Host`` block of ``hy2fa config-ssh`` for cluster ``name``: where it
+        resolves to, with the person's user and port (or ``user`` given), so plain ``ssh
+        name`` uses the same user and socket (runs ``ssh -G``)."""
+        from .controlpath import DEFAULT_TEMPLATE
+        from .managed_config import HostBlock
+
+        alias = validate.cluster_name(name)
+        profile = self.profiles().get(name)
+        chosen = user if user is not None else (profile.user if profile else None)
+        target = self.resolve(name, user=chosen, persist=persist)
+        return HostBlock(
+            alias=alias,
+            hostname=target.hostname,
+            persist=target.persist,
+            control_path=self.settings.control_path or DEFAULT_TEMPLATE,
+            user=chosen,
+            port=target.port if target.port != 22 else None,
+        )
 
     def resolve(
         self,

@@ -12,12 +12,13 @@ from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.serverapp import ServerApp
 from traitlets import Bool, Dict, Float, Int, TraitError, TraitType, Unicode, validate
 
+from .. import config
 from .._version import __version__
 from ..core.asks import AskBridge
 from ..core.manager import Manager
 from ..core.settings import DEFAULTS, Problem, Settings, accept, config_fields
 from .bridge import BridgeInstall, socket_path
-from .events import ASK_SCHEMA_PATH, SCHEMA_PATH, EventEmitter
+from .events import ASK_SCHEMA_PATH, CLUSTER_SCHEMA_PATH, SCHEMA_PATH, EventEmitter
 from .log import ChangeLog, extension_logger
 from .origin import origin_of
 from .routes import HANDLERS
@@ -114,6 +115,8 @@ class Hy2faLab(ExtensionApp):
         self.events = EventEmitter(event_logger, self.log)
         changes = ChangeLog(self.log)
         event_logger.register_event_schema(SCHEMA_PATH)
+        event_logger.register_event_schema(CLUSTER_SCHEMA_PATH)
+        self.settings["hy2fa_cluster_changed"] = self.events.cluster_changed
         self._unsubscribe = [
             self.manager.subscribe(self.events.connection_changed),
             self.manager.subscribe(changes.connection_changed),
@@ -159,6 +162,9 @@ class Hy2faLab(ExtensionApp):
             self.log.info(
                 "hy2fa_lab: found the master of %s (%s)", session.name, session.state.value
             )
+        mine = self.manager.mine  # the person's own cluster settings, as discovery read them
+        for problem in (*mine.problems, *mine.broken.values()):
+            self.log.warning("hy2fa_lab: your cluster settings: %s", problem)
         self._refresher = asyncio.get_running_loop().create_task(self._refresh_forever())
 
     async def stop_extension(self) -> None:
@@ -179,7 +185,9 @@ class Hy2faLab(ExtensionApp):
         values = {field.name: getattr(self, field.name) for field in config_fields()}
         masters = os.path.join(self.server.runtime_dir, "hy2fa-masters.json")
         # Checked again (an ssh_config may have become a FIFO since): still never raises.
-        settings = Settings.from_config(values, masters_file=masters)
+        settings = Settings.from_config(
+            values, masters_file=masters, clusters_file=config.clusters_file()
+        )
         return dataclasses.replace(settings, problems=self.config_problems + settings.problems)
 
     async def _refresh_forever(self) -> None:

@@ -1,11 +1,16 @@
 """Thin REST handlers over the engine's manager (the API is in the README). One class per endpoint.
 
+The person's own cluster settings (``PATCH``/``DELETE hy2fa/clusters/<name>``, ``POST
+hy2fa/clusters``) are changed through the manager's :class:`Targets` methods, the ones the
+``hy2fa`` command uses, and each change is an event carrying the cluster's row.
+
 Bodies are read once and never logged; an answer goes straight to the session and is dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from typing import Any
@@ -19,6 +24,7 @@ from ..core import validate
 from ..core.asks import AnswerTooLong, AskBridge, UnknownAsk
 from ..core.errors import Hy2faError, InvalidInput, NoPrompt, UnknownCluster
 from ..core.manager import Manager
+from ..core.mine import ClusterExists
 from ..core.openssh import Unsupported
 
 AUTH_RESOURCE = "hy2fa"
@@ -26,6 +32,12 @@ AUTH_RESOURCE = "hy2fa"
 
 class BadRequest(Hy2faError):
     reason = "bad_request"
+
+
+class NoManagedBlock(UnknownCluster):
+    """``DELETE hy2fa/clusters/<name>/config-ssh`` and the ssh config has no block for it."""
+
+    reason = "no_block"
 
 
 def status_for(error: Hy2faError) -> int:
@@ -36,7 +48,7 @@ def status_for(error: Hy2faError) -> int:
         return 404
     if isinstance(error, AnswerTooLong):
         return 413
-    if isinstance(error, NoPrompt):
+    if isinstance(error, (NoPrompt, ClusterExists)):
         return 409
     if isinstance(error, InvalidInput):
         return 422
@@ -74,6 +86,23 @@ def _string_field(data: dict[str, Any], key: str, *, required: bool = False) -> 
     if not isinstance(value, str):
         raise BadRequest(f"'{key}' must be a string")
     return value
+
+
+def _mine_values(data: dict[str, Any]) -> dict[str, Any]:
+    """A body of the person's cluster settings, each value of the type REST takes (another
+    type is a 400 here; a value of the right type that is refused is the engine's 422)."""
+    for key, value in data.items():
+        if value is None:
+            continue
+        if key in ("name", "host", "user", "label") and not isinstance(value, str):
+            raise BadRequest(f"'{key}' must be a string")
+        if key in ("port", "persist") and (
+            isinstance(value, bool) or not isinstance(value, (int, str))
+        ):
+            raise BadRequest(f"'{key}' must be a number or a string")
+        if key == "ssh_options" and not isinstance(value, dict):
+            raise BadRequest("'ssh_options' must be an object")
+    return data
 
 
 def _response(data: dict[str, Any]) -> str:
@@ -178,15 +207,52 @@ class SettingsHandler(Hy2faHandler):
         self.reply(self.manager.settings.to_json())
 
 
-class ClustersHandler(Hy2faHandler):
+class _ClusterChange(Hy2faHandler):
+    """The row of one cluster, and the event that says it changed."""
+
+    async def row(self, name: str) -> dict[str, Any]:
+        (row,) = await self.manager.clusters([name])
+        return row.to_json()
+
+    def announce(self, row: dict[str, Any], action: str) -> None:
+        self.extension_log.info(
+            "hy2fa_lab: your cluster settings: %s %s (yours: %s)",
+            row["name"],
+            action,
+            ", ".join(row.get("mine") or ()) or "nothing",
+        )
+        emit = self.settings.get("hy2fa_cluster_changed")
+        if emit is not None:
+            emit(row, action)
+
+
+class ClustersHandler(_ClusterChange):
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
         rows = await self.manager.clusters()
-        self.reply({"clusters": [row.to_json() for row in rows]})
+        self.reply(
+            {"clusters": [row.to_json() for row in rows], "mine_file": self.manager.mine.to_json()}
+        )
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self) -> None:
+        """A cluster of the person's own: 201 and its row; 409 when the name is taken."""
+        data = _mine_values(self.body())
+        _fields(data, {"name", "host", "user", "port", "persist", "label", "ssh_options"})
+        name = _string_field(data, "name", required=True)
+        _string_field(data, "host", required=True)
+        assert name is not None
+        values = {key: value for key, value in data.items() if key != "name"}
+        await asyncio.to_thread(self.manager.add_mine, name, values)
+        row = await self.row(name)
+        self.announce(row, "added")
+        self.set_status(201)
+        self.finish(json.dumps(row))
 
 
-class ClusterHandler(Hy2faHandler):
+class ClusterHandler(_ClusterChange):
     @tornado.web.authenticated
     @authorized
     async def get(self, name: str) -> None:
@@ -194,6 +260,107 @@ class ClusterHandler(Hy2faHandler):
         user = self.get_query_argument("user", None)
         (row,) = await self.manager.clusters([name], user=user)
         self.reply(row.to_json())
+
+    @tornado.web.authenticated
+    @authorized
+    async def patch(self, name: str) -> None:
+        """The person's values for any cluster (``null`` removes one); the row."""
+        data = _mine_values(self.body())
+        _fields(data, {"user", "port", "persist", "label", "ssh_options", "host"})
+        await asyncio.to_thread(self.manager.set_mine, name, data)
+        row = await self.row(name)
+        self.announce(row, "changed")
+        self.reply(row)
+
+    @tornado.web.authenticated
+    @authorized
+    async def delete(self, name: str) -> None:
+        """Forget the person's settings for ``name``: its row as the site gives it, or 204
+        when it was a cluster of their own alone."""
+        validate.cluster_name(name)
+        try:
+            before = await self.row(name)
+        except UnknownCluster:  # values for a cluster the site no longer gives
+            before = None
+        listed = await asyncio.to_thread(self.manager.forget_mine, name)
+        if listed:
+            row = await self.row(name)
+            self.announce(row, "changed")
+            self.reply(row)
+            return
+        if before is not None:
+            self.announce({**before, "mine": []}, "removed")
+        self.set_status(204)
+        self.finish()
+
+
+class ClusterSshConfigHandler(_ClusterChange):
+    """ "Also use it in terminals": the managed ``Host`` block of ``hy2fa config-ssh`` in the
+    ssh config the server reads, with the person's user and port. Written only when asked
+    (``POST``: the person agreed); ``GET`` shows what would be written."""
+
+    async def block(self, name: str) -> Any:
+        validate.cluster_name(name)
+        await asyncio.to_thread(self.manager.profile, name, reload=True)  # only listed ones
+        return await asyncio.to_thread(self.manager.host_block, name)
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        from ..core.managed_config import check_config_path, unsplice
+
+        block = await self.block(name)
+        path = check_config_path(self.manager.settings.ssh_config)
+
+        def written() -> bool:
+            try:
+                with open(path, encoding="utf-8", errors="surrogateescape", newline="") as file:
+                    return unsplice(file.read(), name) is not None
+            except FileNotFoundError:
+                return False
+
+        present = await asyncio.to_thread(written)
+        self.reply({"cluster": name, "path": path, "block": block.render(), "written": present})
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        from ..core.managed_config import overridden, write_block
+
+        block = await self.block(name)
+        path, backup = await asyncio.to_thread(write_block, block, self.manager.settings.ssh_config)
+        try:
+            lost = await asyncio.to_thread(overridden, block, path)
+        except Hy2faError:
+            lost = []
+        self.announce(await self.row(name), "changed")
+        self.reply(
+            {
+                "cluster": name,
+                "path": path,
+                "backup": backup,
+                "block": block.render(),
+                "overridden": lost,
+            }
+        )
+
+    @tornado.web.authenticated
+    @authorized
+    async def delete(self, name: str) -> None:
+        from ..core.managed_config import remove_block
+
+        validate.cluster_name(name)
+        try:
+            path, backup = await asyncio.to_thread(
+                remove_block, name, self.manager.settings.ssh_config
+            )
+        except Hy2faError as error:
+            if error.reason == "not_found":
+                raise NoManagedBlock(error.message) from None
+            raise
+        with contextlib.suppress(UnknownCluster):  # listed only through that block
+            self.announce(await self.row(name), "changed")
+        self.reply({"cluster": name, "path": path, "backup": backup})
 
 
 class ConnectionsHandler(Hy2faHandler):
@@ -335,6 +502,7 @@ HANDLERS: list[tuple[str, type[Hy2faHandler]]] = [
     ("hy2fa/version", VersionHandler),
     ("hy2fa/settings", SettingsHandler),
     ("hy2fa/clusters", ClustersHandler),
+    (f"hy2fa/clusters/{_NAME}/config-ssh", ClusterSshConfigHandler),
     (f"hy2fa/clusters/{_NAME}", ClusterHandler),
     ("hy2fa/connections", ConnectionsHandler),
     (f"hy2fa/connections/{_ID}/answer", AnswerHandler),
