@@ -10,12 +10,15 @@ It runs once per question, so it imports almost nothing: no asyncio, no Jupyter,
 this package but the wire format (``askwire``, which imports nothing). The answer goes only
 to stdout (ssh's pipe): never argv, the environment, a file or a log.
 
-Portability: every Linux-only call has a fallback. ``/proc/<pid>/comm`` (is the parent an
-ssh client?) -> ``ps -o comm=`` where there is no /proc (macOS); ``os.pidfd_open`` and
-``signal.pidfd_send_signal`` (signal exactly the process checked) -> ``os.kill`` right after
-``os.getppid()`` confirms the parent is still ours (macOS, Linux before 5.3, a sandbox that
-refuses pidfds); a full listener backlog is ``EAGAIN`` on Linux and ``ECONNREFUSED`` on
-macOS and the BSDs, retried alike.
+Portability: every Linux-only call has a fallback. The helper names its parent (the ssh
+that asks) to the server itself, with ``os.getppid()`` and ``os.getsid(0)``, which every
+system has. ``/proc/<pid>/comm`` (is the parent an ssh client?) -> ``ps -o comm=`` where
+there is no /proc (macOS) -> not known: the parent is never signalled, and the server refuses
+every further question of a cancelled ssh at once instead (it gives up after its
+``NumberOfPasswordPrompts``). ``os.pidfd_open`` and ``signal.pidfd_send_signal`` (signal
+exactly the process checked) -> ``os.kill`` right after ``os.getppid()`` confirms the parent
+is still ours (macOS, Linux before 5.3, a sandbox that refuses pidfds); a full listener
+backlog is ``EAGAIN`` on Linux and ``ECONNREFUSED`` on macOS and the BSDs, retried alike.
 """
 
 from __future__ import annotations
@@ -45,18 +48,17 @@ def _fail(message: str) -> int:
     return 1
 
 
-def _is_ssh_client(pid: int) -> bool:
-    """Whether ``pid`` runs OpenSSH's client: its command name is exactly ``ssh``. Not
-    ``ssh-agent`` (an ``ssh-add -c`` confirmation: ending it would drop every key),
-    ``ssh-add``, ``sshd``, ``ssh-keygen``, ``sshpass``... Linux: ``/proc/<pid>/comm``, which
-    the kernel sets from the file the process executed (not its argv). Without /proc
-    (macOS): ``ps -o comm=``, the executable's path."""
+def command_name(pid: int) -> bytes | None:
+    """The command name of ``pid``: the file it executed (not its argv), or ``None`` when it
+    is gone or this system cannot tell. Linux: ``/proc/<pid>/comm``, set by the kernel at
+    exec. Without /proc (macOS): ``ps -o comm=``, the executable's path. With neither (a
+    /proc that is hidden): ``None``."""
     try:
         with open(f"/proc/{pid}/comm", "rb") as handle:
-            return handle.read() == b"ssh\n"
+            return handle.read().rstrip(b"\n") or None
     except OSError:
         if os.path.isdir("/proc/self"):
-            return False  # /proc is there: the process is gone
+            return None  # /proc is there: the process is gone
     import subprocess
 
     try:
@@ -67,15 +69,24 @@ def _is_ssh_client(pid: int) -> bool:
             timeout=2,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return False
-    return os.path.basename(shown) == b"ssh"
+        return None
+    return os.path.basename(shown) or None
+
+
+def _is_ssh_client(pid: int) -> bool:
+    """Whether ``pid`` surely runs OpenSSH's client: its command name is exactly ``ssh``.
+    Not ``ssh-agent`` (an ``ssh-add -c`` confirmation: ending it would drop every key),
+    ``ssh-add``, ``sshd``, ``ssh-keygen``, ``sshpass``..., nor a process this system cannot
+    name."""
+    return command_name(pid) == b"ssh"
 
 
 def _end_the_ssh() -> None:
     """A cancelled or refused question ends the ssh that asked (its parent) at once: an
     empty answer would only make the server ask again. Only an ssh client is ever signalled:
     run by hand, or orphaned, the helper's parent is something else (a shell, init), and an
-    ssh-agent asks through ``SSH_ASKPASS`` too.
+    ssh-agent asks through ``SSH_ASKPASS`` too. Where this system cannot name the parent,
+    nothing is signalled: the server then refuses that ssh's further questions at once.
 
     The process checked is the process signalled: a pidfd of the parent is opened first;
     if ``getppid()`` is still that pid afterwards, the pidfd is our living parent (a parent
@@ -191,7 +202,7 @@ def ask_server(path: str, question: str, tty: int = -1) -> int:
         return _fail(f"cannot reach the Jupyter server to ask {question.strip()!r} ({error})")
     try:
         sock.settimeout(None)  # the person may take their time; the server bounds the wait
-        sock.sendall(request(question, tty >= 0))
+        sock.sendall(request(question, tty >= 0, os.getppid(), os.getsid(0)))
         reply = b""
         while not reply.endswith(b"\n") and len(reply) < MAX_REPLY:
             chunk = sock.recv(4096)

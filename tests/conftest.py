@@ -166,3 +166,21 @@ def browser() -> Iterator[Any]:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def hide_proc() -> list[str]:
+    """argv that runs a command (appended) with no process information at all: in a private
+    mount namespace whose /proc is an empty tmpfs (``unshare -m``, then ``mount``; root).
+    Only that command and its children see it; files, sockets and the network are shared."""
+    reason = None
+    if os.geteuid() != 0:
+        reason = "hiding /proc needs root (unshare -m)"
+    elif shutil.which("unshare") is None or shutil.which("mount") is None:
+        reason = "unshare and mount (util-linux) are not installed"
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI runs as root with util-linux: {reason}")
+        pytest.skip(reason)
+    script = 'mount -t tmpfs hy2fa-no-proc /proc && exec "$@"'
+    return ["unshare", "-m", "--propagation", "private", "--", "sh", "-c", script, "sh"]

@@ -26,7 +26,7 @@ QUESTIONS = [
 ]
 
 
-async def bridge_reads(data: bytes) -> tuple[str, bool] | None:
+async def bridge_reads(data: bytes) -> tuple[str, bool, int, int] | None:
     """What the bridge makes of ``data`` on its socket, by its own reading code."""
     reader = asyncio.StreamReader()
     reader.feed_data(data)
@@ -37,23 +37,31 @@ async def bridge_reads(data: bytes) -> tuple[str, bool] | None:
 @pytest.mark.parametrize("terminal", [False, True], ids=["no-tty", "tty"])
 @pytest.mark.parametrize("question", QUESTIONS, ids=range(len(QUESTIONS)))
 async def test_what_the_helper_sends_the_bridge_reads(question: str, terminal: bool) -> None:
-    sent = askwire.request(question, terminal)  # what ask_server() puts on the socket
-    assert await bridge_reads(sent) == (question, terminal)
+    # what ask_server() puts on the socket: the question, and which ssh asks
+    sent = askwire.request(question, terminal, 4242, 77)
+    assert await bridge_reads(sent) == (question, terminal, 4242, 77)
 
 
 @pytest.mark.parametrize(
     "data",
     [
-        b"2 4\nabcd",  # another protocol version
-        b"1 4 x\nabcd",  # an unknown flag
-        b"1 -1\n",
-        b"1 +4\nabcd",
-        b"1 4_0\n" + b"a" * 40,  # int() would take it
-        b"1 %d\n" % (askwire.MAX_QUESTION + 1) + b"x" * (askwire.MAX_QUESTION + 1),
-        b"\xff 4\nabcd",
-        b"1\n",
+        b"1 4\nabcd",  # another protocol version (no parent named)
+        b"3 4 10 10\nabcd",
+        b"2 4 10 10 x\nabcd",  # an unknown flag
+        b"2 -1 10 10\n",
+        b"2 +4 10 10\nabcd",
+        b"2 4_0 10 10\n" + b"a" * 40,  # int() would take it
+        b"2 4 \xd9\xa4 10\nabcd",  # not ASCII digits
+        b"2 4 0 10\nabcd",  # no parent
+        b"2 4 10 0\nabcd",  # no session
+        b"2 4 10\nabcd",
+        b"2 4 10 10 t t\nabcd",
+        b"2 4 99999999999 10\nabcd",
+        b"2 %d 10 10\n" % (askwire.MAX_QUESTION + 1) + b"x" * (askwire.MAX_QUESTION + 1),
+        b"\xff 4 10 10\nabcd",
+        b"2\n",
         b"",
-        b"1 9\nshort",  # fewer bytes than announced
+        b"2 9 10 10\nshort",  # fewer bytes than announced
     ],
 )
 async def test_the_bridge_refuses_what_the_wire_format_does_not_allow(data: bytes) -> None:

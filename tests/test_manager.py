@@ -25,7 +25,7 @@ from procs import next_prompt, process_alive, ssh_processes
 from test_faults import gone
 from test_server_api import add_prompt_host
 
-from hy2fa_lab.core import mux, procfs
+from hy2fa_lab.core import mux, processes
 from hy2fa_lab.core.errors import NoPrompt, UnknownCluster
 from hy2fa_lab.core.manager import Manager, Settings
 from hy2fa_lab.core.session import MasterSession
@@ -205,9 +205,7 @@ async def test_refresh_marks_a_master_that_went_away_disconnected_and_keeps_the_
 ) -> None:
     # Where no pidfd tells (another kernel, or a master of another host's server), the
     # refresh is what looks.
-    monkeypatch.setattr(
-        procfs, "process_exit", lambda pid: asyncio.get_running_loop().create_future()
-    )
+    monkeypatch.setattr(processes, "process_exit", lambda pid: None)  # no pidfds here
     server = prompt_server(sshserver.totp(SECRET))
     manager = Manager(settings(client_config, server.port))
     doomed = await log_in(manager, ALIAS)

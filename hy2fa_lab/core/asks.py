@@ -9,6 +9,13 @@ back on the same socket to the helper's stdout, which is ssh's pipe, and is drop
 The wire format is :mod:`hy2fa_lab.askwire`'s, shared with the helper. A helper with a
 terminal says so: unless its ssh runs under a kernel (IPython's ``!`` runs commands in a pty
 nobody looks at), it is told "ask on your terminal", as ssh would have.
+
+The helper names the ssh that asks (its parent pid and session id); where the system tells
+the peer's pid too (``SO_PEERCRED``, ``LOCAL_PEERPID``) and its parent is known, the two must
+agree. A cancelled or expired question ends its ssh: the helper signals it where it can tell
+that its parent is an ssh client, and in any case every further question of that ssh is
+refused here at once, so an ssh the helper could not signal gives up within its
+``NumberOfPasswordPrompts`` instead of asking again.
 """
 
 from __future__ import annotations
@@ -19,7 +26,6 @@ import itertools
 import os
 import re
 import socket
-import struct
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -28,7 +34,7 @@ from typing import Any
 from .. import askwire
 from ..askwire import MAX_ANSWER
 from .errors import Hy2faError, InvalidInput, NoPrompt
-from .procfs import cmdline, parent_pid, process_exit
+from .processes import cmdline, parent_pid, peer_of, process_exit
 from .prompts import classify, clean
 from .settings import DEFAULTS
 from .types import Prompt, PromptKind
@@ -65,6 +71,7 @@ class Ask:
     origin: dict[str, Any]
     since: float = field(default_factory=time.time)
     _reply: asyncio.Future[bytes] | None = field(default=None, repr=False)
+    _asker: tuple[int, int] | None = field(default=None, repr=False)  # ssh's (pid, session)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -81,13 +88,10 @@ class Ask:
         return self._reply is None or self._reply.done()
 
 
-def _peer(sock: socket.socket) -> tuple[int, int]:
-    """(pid, uid) of the process at the other end of a Unix socket (Linux ``SO_PEERCRED``;
-    macOS has no ``SO_PEERCRED``: ``getpeereid()`` / ``LOCAL_PEERCRED`` give the uid and
-    ``LOCAL_PEERPID`` the pid)."""
-    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    pid, uid, _gid = struct.unpack("3i", raw)
-    return pid, uid
+async def _until_closed(reader: asyncio.StreamReader) -> None:
+    """Read (and drop) what the peer still sends, until it closes."""
+    while await reader.read(4096):
+        pass
 
 
 def host_of(question: str) -> str | None:
@@ -144,6 +148,9 @@ class AskBridge:
         self.limit = limit
         self.origin = origin
         self._asks: dict[str, Ask] = {}
+        # ssh (pid, session) whose question was cancelled or expired -> (until when its
+        # further questions are refused at once, monotonic; the reason they get)
+        self._ended: dict[tuple[int, int], tuple[float, str]] = {}
         self._listeners: list[Listener] = []
         self._server: asyncio.AbstractServer | None = None
         self._sock: socket.socket | None = None
@@ -238,7 +245,7 @@ class AskBridge:
         ask = self.get(ask_id)
         if ask.settled:
             raise NoPrompt("that question was already answered")
-        self._settle(ask, askwire.refusal("Cancelled in JupyterLab"), "cancelled")
+        self._end(ask, "Cancelled in JupyterLab", "cancelled")
 
     # ---- internals -------------------------------------------------------------------
 
@@ -251,6 +258,21 @@ class AskBridge:
             ask._reply.set_result(reply)
             if action is not None:
                 self._notify(ask, action)
+
+    def _end(self, ask: Ask, reason: str, action: str) -> None:
+        """Refuse ``ask`` and every further question of its ssh (for as long as a question
+        may wait): the helper may have no way to end that ssh itself."""
+        if ask._asker is not None and not ask.settled:
+            self._ended[ask._asker] = (time.monotonic() + self.timeout, reason)
+        self._settle(ask, askwire.refusal(reason), action)
+
+    def _ended_reason(self, asker: tuple[int, int]) -> str | None:
+        """Why questions of ``asker`` are refused at once, or None."""
+        now = time.monotonic()
+        for key in [key for key, (until, _) in self._ended.items() if until <= now]:
+            del self._ended[key]
+        ended = self._ended.get(asker)
+        return ended[1] if ended is not None else None
 
     def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.ensure_future(self._conversation(reader, writer))
@@ -265,7 +287,11 @@ class AskBridge:
             if reply:
                 writer.write(reply)
                 await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
+                # The helper closes once it has the reply. Closing first, with bytes of its
+                # unread (a question refused before it was read), would reset the
+                # connection, and the helper would lose the reply with it.
+                await asyncio.wait_for(_until_closed(reader), _HEADER_TIMEOUT)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.TimeoutError):
             pass
         finally:
             writer.close()
@@ -273,21 +299,29 @@ class AskBridge:
                 await writer.wait_closed()
 
     async def _ask(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
-        sock = writer.get_extra_info("socket")
-        helper_pid, uid = _peer(sock)
-        if uid != os.getuid():
+        try:
+            peer = peer_of(writer.get_extra_info("socket"))
+        except OSError:  # the system can tell who asks, and did not: fail closed
+            return askwire.refusal("the Jupyter server could not tell who asks")
+        if peer.uid is not None and peer.uid != os.getuid():
             return askwire.refusal("only the user running Jupyter can ask through this server")
         read = await self._read_question(reader)
         if read is None:
             return askwire.refusal("not a question hy2fa-lab understands")
-        question, terminal = read
-        ssh_pid = parent_pid(helper_pid) or helper_pid
+        question, terminal, ssh_pid, session = read
+        if peer.pid is not None and parent_pid(peer.pid) not in (None, ssh_pid):
+            return askwire.refusal("hy2fa-askpass named another process than its parent")
+        ended = self._ended_reason((ssh_pid, session))
+        if ended is not None:
+            return askwire.refusal(ended)  # that ssh's question was cancelled: no more
         origin: dict[str, Any] = {"pid": ssh_pid}
         if self.origin is not None:
             with contextlib.suppress(Exception):  # where it came from is a courtesy
                 origin.update(await self.origin(ssh_pid))
-        if terminal and not origin.get("kernel_id"):
+        if terminal and not origin.get("kernel_id") and parent_pid(ssh_pid) is not None:
             return askwire.ASK_ON_TERMINAL  # a terminal a person uses: ask there
+        # (Where nothing is known of the ssh's process, a kernel's pty, which nobody looks
+        # at, cannot be told from a person's terminal: it is asked here, where it times out.)
         if sum(1 for ask in self._asks.values() if not ask.settled) >= self.limit:
             return askwire.refusal(
                 f"too many ssh questions are waiting in JupyterLab ({self.limit}); answer or "
@@ -301,6 +335,7 @@ class AskBridge:
             command=cmdline(ssh_pid),
             origin=origin,
             _reply=loop.create_future(),
+            _asker=(ssh_pid, session),
         )
         self._asks[ask.id] = ask
         self._notify(ask, "asked")
@@ -309,41 +344,43 @@ class AskBridge:
         finally:
             self._asks.pop(ask.id, None)
 
-    async def _read_question(self, reader: asyncio.StreamReader) -> tuple[str, bool] | None:
-        """(question, whether the helper has a terminal), or None for anything else."""
+    async def _read_question(
+        self, reader: asyncio.StreamReader
+    ) -> tuple[str, bool, int, int] | None:
+        """(question, whether the helper has a terminal, the pid and session id of the ssh
+        that asks), or None for anything else."""
         try:
             header = askwire.parse_header(
                 await asyncio.wait_for(reader.readline(), _HEADER_TIMEOUT)
             )
             if header is None:
                 return None
-            size, terminal = header
+            size, terminal, parent, session = header
             body = await asyncio.wait_for(reader.readexactly(size), _HEADER_TIMEOUT)
         except (ValueError, asyncio.TimeoutError, asyncio.IncompleteReadError):
             return None
-        return body.decode(errors="replace"), terminal
+        return body.decode(errors="replace"), terminal, parent, session
 
     async def _wait(self, ask: Ask, reader: asyncio.StreamReader, ssh_pid: int) -> bytes:
         """The reply for the helper: an answer, a cancel, or nothing when it went away."""
         assert ask._reply is not None
         gone = asyncio.ensure_future(reader.read(1))  # b"": the helper exited
-        ended = process_exit(ssh_pid)
-        waiting: set[asyncio.Future[Any]] = {ask._reply, gone, ended}
+        ended = process_exit(ssh_pid)  # None without pidfds: the helper's exit tells
+        waiting: set[asyncio.Future[Any]] = {ask._reply, gone}
+        if ended is not None:
+            waiting.add(ended)
         try:
             done, _ = await asyncio.wait(
                 waiting, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED
             )
         finally:
-            for future in (gone, ended):
+            for future in waiting - {ask._reply}:
                 future.cancel()
         if ask._reply in done:
             return ask._reply.result()
         if not done:
-            self._settle(
-                ask,
-                askwire.refusal(f"nobody answered in JupyterLab within {int(self.timeout)} s"),
-                "expired",
-            )
+            waited = f"nobody answered in JupyterLab within {int(self.timeout)} s"
+            self._end(ask, waited, "expired")
             return ask._reply.result()
         ask._reply.cancel()
         self._notify(ask, "withdrawn")  # the ssh or its helper exited meanwhile

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from . import mux, openssh, procfs, remembered, validate
+from . import mux, openssh, processes, remembered, validate
 from .errors import Hy2faError, UnknownCluster
 from .session import MasterSession
 from .settings import Settings
@@ -79,12 +79,15 @@ class Manager(Targets):
 
     def _watch_master(self, session: MasterSession, pid: int) -> None:
         """Notice the moment a master exits (ControlPersist ran out, killed, the network gone),
-        from its pidfd: no wait for the next refresh."""
+        from its pidfd: no wait for the next refresh. Without pidfds (macOS) or an event
+        loop, the periodic :meth:`refresh` notices instead."""
         if pid in self._watching:
             return
         try:
-            exited = procfs.process_exit(pid)
-        except RuntimeError:  # no running event loop: the refresh notices instead
+            exited = processes.process_exit(pid)
+        except RuntimeError:  # no running event loop
+            return
+        if exited is None:  # no pidfds here
             return
 
         async def watch() -> None:

@@ -17,7 +17,6 @@ import re
 import secrets
 import shutil
 import signal
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -26,7 +25,7 @@ from typing import Any
 import pexpect
 import ptyprocess
 
-from . import controlpath, mux
+from . import controlpath, mux, processes
 from .environment import ssh_environment
 from .errors import InvalidInput, NoPrompt
 from .prompts import (
@@ -47,12 +46,6 @@ _VERSIONS = itertools.count(1)
 
 _SETTLE = 0.2  # seconds of quiet after which an unknown unterminated line is a prompt
 _PEER_CHECK = 1.0  # seconds between looks at ssh's connection while a prompt waits
-_TCP_CLOSE_WAIT = "08"  # /proc/net/tcp state: the peer closed its end
-# Reading /proc/net/tcp walks the kernel's whole TCP hash table (milliseconds of CPU however
-# few sockets there are), so one read of it serves every waiting login for this long.
-_TCP_TABLE_AGE = 0.5
-_tcp_tables: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
-_tcp_tables_lock = threading.Lock()
 _MAX_RESPONSE = 1024
 _TAIL_LINES = 6
 
@@ -506,7 +499,7 @@ class MasterSession:
                 peer_checked = now
                 # ssh reads the answer from the tty and does not notice meanwhile that the
                 # server hung up: look at its connection, or the prompt would stay up.
-                if await asyncio.to_thread(_closed_by_peer, child.pid):
+                if await asyncio.to_thread(processes.closed_by_peer, child.pid):
                     await self._dispose(kill=True)
                     self._fail(
                         Reason.UNREACHABLE,
@@ -629,51 +622,6 @@ def _with_fingerprint(prompt: Prompt, asked: list[Prompt]) -> Prompt:
 
 class _Finished(Exception):
     """The session already recorded its outcome."""
-
-
-def _closed_by_peer(pid: int | None) -> bool:
-    """Whether the server closed ssh's TCP connection (Linux ``/proc``; False when unknown).
-
-    Only when ssh holds TCP sockets and every one is in CLOSE_WAIT: through a ProxyJump or
-    ProxyCommand ssh talks over a pipe, and nothing is concluded.
-    """
-    if pid is None:
-        return False
-    try:
-        links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
-    except OSError:
-        return False
-    inodes = {link[8:-1] for link in links if link.startswith("socket:[")}
-    states = []
-    for table in ("tcp", "tcp6"):
-        by_inode = _tcp_states(pid, table)
-        if by_inode is not None:
-            states += [by_inode[inode] for inode in inodes if inode in by_inode]
-    return bool(states) and all(state == _TCP_CLOSE_WAIT for state in states)
-
-
-def _tcp_states(pid: int, table: str) -> dict[str, str] | None:
-    """Socket inode -> TCP state in ``pid``'s network namespace, read at most every
-    ``_TCP_TABLE_AGE`` seconds per namespace; ``None`` when it cannot be read."""
-    try:
-        key = (os.readlink(f"/proc/{pid}/ns/net"), table)
-    except OSError:
-        key = None  # namespace unknown: read, and keep nothing
-    now = time.monotonic()
-    with _tcp_tables_lock:
-        cached = _tcp_tables.get(key) if key is not None else None
-    if cached is not None and now - cached[0] < _TCP_TABLE_AGE:
-        return cached[1]
-    try:
-        with open(f"/proc/{pid}/net/{table}", encoding="ascii") as handle:
-            rows = handle.read().splitlines()[1:]
-    except OSError:
-        return None
-    by_inode = {fields[9]: fields[3] for fields in map(str.split, rows) if len(fields) > 9}
-    if key is not None:
-        with _tcp_tables_lock:
-            _tcp_tables[key] = (now, by_inode)
-    return by_inode
 
 
 def _close_quietly(child: pexpect.spawn, grace: float = 5.0) -> None:

@@ -5,6 +5,10 @@ Kernels inherit the server process's environment, so the three variables are set
 ``SSH_ASKPASS`` (``hy2fa-askpass``), ``SSH_ASKPASS_REQUIRE=force`` (OpenSSH >= 8.4: use it
 even with a terminal; the helper then asks on that terminal itself) and the socket's path.
 The engine's own ``ssh -M`` children never see them (``core.environment`` drops them).
+
+What this system cannot do for the bridge (``core/platform.py``: no peer check, no process
+information, no way for the helper to name its parent) is said once in the server's log when
+the bridge starts.
 """
 
 from __future__ import annotations
@@ -24,10 +28,10 @@ from pathlib import Path
 from tornado.ioloop import IOLoop
 
 from ..askwire import SOCKET_ENV
-from ..core import controlpath, openssh
+from ..core import controlpath, openssh, platform
 from ..core.asks import Ask, AskBridge
 from ..core.manager import Manager
-from ..core.procfs import process_exit
+from ..core.processes import process_exit
 
 _OWN_DIR = re.compile(r"hy2fa-([1-9][0-9]{0,8})")  # <runtime>/hy2fa-<server pid>/askpass
 _SOCKET_NAME = "askpass"
@@ -140,6 +144,8 @@ class BridgeInstall:
         """An answered ssh may leave a ControlMaster (ControlMaster=auto + ControlPersist):
         list it with the other connections."""
         pid = ask.origin.get("pid")
+        if not ask.command:
+            return  # its argv is unknown here (no process information): nothing to look for
         if action == "answered" and isinstance(pid, int) and pid not in self._watching:
             task = asyncio.ensure_future(
                 self._adopt_master(list(ask.command), pid, dict(ask.origin))
@@ -148,10 +154,13 @@ class BridgeInstall:
             task.add_done_callback(lambda _: self._watching.pop(pid, None))
 
     async def _adopt_master(self, command: list[str], pid: int, origin: dict[str, object]) -> None:
-        exited = process_exit(pid)
+        exited = process_exit(pid)  # None without pidfds: every look is made
         try:
             for delay in _MASTER_LOOKS:
-                await asyncio.wait({exited}, timeout=delay)
+                if exited is None:
+                    await asyncio.sleep(delay)
+                else:
+                    await asyncio.wait({exited}, timeout=delay)
                 session = await self.manager.adopt_external(command, origin)
                 if session is not None:
                     self.log.info(
@@ -161,12 +170,13 @@ class BridgeInstall:
                         session.master_pid,
                     )
                     return
-                if exited.done():
+                if exited is not None and exited.done():
                     return
         except Exception:  # a courtesy: the ssh itself is not affected
             self.log.exception("hy2fa_lab: looking for the master of ssh %s failed", pid)
         finally:
-            exited.cancel()
+            if exited is not None:
+                exited.cancel()
 
     def install(self) -> bool:
         """Bind the socket and set the variables now, so that every kernel started from now
@@ -202,7 +212,21 @@ class BridgeInstall:
             self._saved[key] = os.environ.get(key)
             os.environ[key] = value
         self.log.info("hy2fa_lab: ssh run by kernels asks in JupyterLab (%s)", self.bridge.path)
+        self._say_what_is_missing()
         return True
+
+    def _say_what_is_missing(self) -> None:
+        """One line for each fact the bridge relies on that this system does not give, with
+        what happens instead (once, when the bridge starts)."""
+        for capability in platform.bridge_capabilities():
+            if not capability.available:
+                level = logging.WARNING if capability.name == "peer check" else logging.INFO
+                self.log.log(
+                    level,
+                    "hy2fa_lab: askpass bridge: no %s on this system: %s",
+                    capability.name,
+                    capability.without,
+                )
 
     def _off(self, level: int, reason: str) -> bool:
         self.off_reason = reason

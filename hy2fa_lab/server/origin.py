@@ -1,12 +1,12 @@
-"""Which kernel, and which notebook, started a process: what Lab shows as an ask's origin."""
+"""Which kernel, and which notebook, started a process: what Lab shows as an ask's origin.
+Where the system tells nothing of processes (``core/processes.py``), the origin is unknown
+(``{}``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..core.procfs import parent_pid
-
-_MAX_DEPTH = 64
+from ..core.processes import ancestors
 
 
 def _kernel_pids(serverapp: Any) -> dict[int, str]:
@@ -24,17 +24,11 @@ def _kernel_pids(serverapp: Any) -> dict[int, str]:
 async def origin_of(serverapp: Any, pid: int) -> dict[str, Any]:
     """``{"kernel_id", "notebook"}`` of the kernel whose process tree holds ``pid``, or ``{}``."""
     kernels = _kernel_pids(serverapp)
-    current: int | None = pid
-    for _ in range(_MAX_DEPTH):
-        if current is None or current <= 1:
-            return {}
-        if current in kernels:
-            break
-        current = parent_pid(current)
-    else:
+    kernel_id = next(
+        (kernels[process] for process in [pid, *ancestors(pid)] if process in kernels), None
+    )
+    if kernel_id is None:
         return {}
-    assert current is not None
-    kernel_id = kernels[current]
     origin: dict[str, Any] = {"kernel_id": kernel_id}
     for session in await serverapp.session_manager.list_sessions():
         if (session.get("kernel") or {}).get("id") == kernel_id:
