@@ -1,40 +1,18 @@
 import { showErrorMessage } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
-import React, { useRef, useState } from 'react';
+import React, { useState } from 'react';
 
-import { AnswerField } from './prompt';
+import { Question } from './prompt';
 import { IAsk, IHy2faModel } from './tokens';
 import { askTitle, commandLine, originWords } from './words';
 
-const FINGERPRINT = /(SHA256:[A-Za-z0-9+/=]+|MD5(?::[0-9a-f]{2})+)/;
-
-/** ssh's words verbatim, with a host key's fingerprint set off. */
-function AskText(props: { ask: IAsk; id?: string }): JSX.Element {
-  const { text, kind } = props.ask.prompt;
-  const parts = kind === 'hostkey' ? text.split(FINGERPRINT) : [text];
-  return (
-    <pre className="jp-hy2fa-prompt-text" id={props.id} tabIndex={-1}>
-      {parts.map((part, index) =>
-        index % 2 === 1 ? (
-          <strong key={index} className="jp-hy2fa-fingerprint">
-            {part}
-          </strong>
-        ) : (
-          part
-        )
-      )}
-    </pre>
-  );
-}
-
 /**
- * What ssh asks in its own words, and who asks: the command line of the ssh (monospace)
- * and the notebook whose kernel started it.
+ * Who asks: the command line of the ssh (monospace) and the notebook whose kernel started
+ * it. ssh's words themselves are the question's ({@link Question}).
  */
-export function AskDetails(props: {
+export function AskFrom(props: {
   ask: IAsk;
   trans: TranslationBundle;
-  textId?: string;
   /** One line for the command (the sidebar); its whole text is then its tooltip. */
   compact?: boolean;
 }): JSX.Element {
@@ -44,7 +22,6 @@ export function AskDetails(props: {
     <div
       className={`jp-hy2fa-ask-details${props.compact ? ' jp-mod-compact' : ''}`}
     >
-      <AskText ask={ask} id={props.textId} />
       {command && (
         <code
           className="jp-hy2fa-ask-command"
@@ -73,10 +50,9 @@ interface IAskItemProps {
   trans: TranslationBundle;
 }
 
-/** One waiting ask in the sidebar, with the same actions as its dialog. */
+/** One waiting ask in the sidebar: the same question, and the same answers, as its dialog. */
 function AskItem(props: IAskItemProps): JSX.Element {
   const { ask, model, trans } = props;
-  const inputRef = useRef<HTMLInputElement>(null);
   const [busy, setBusy] = useState(false);
   const textId = `jp-hy2fa-ask-text-${ask.id}`;
   const run = (work: Promise<void>): void => {
@@ -89,21 +65,7 @@ function AskItem(props: IAskItemProps): JSX.Element {
       );
     });
   };
-  const answer = (response: string): void => {
-    run(model.answerAsk(ask.id, response));
-  };
-  const cancel = (
-    <button
-      type="button"
-      className="jp-mod-styled jp-mod-reject"
-      data-action="cancel-ask"
-      title={trans.__('End the ssh that asks')}
-      disabled={busy}
-      onClick={() => run(model.cancelAsk(ask.id))}
-    >
-      {trans.__('Cancel')}
-    </button>
-  );
+  const cancel = (): void => run(model.cancelAsk(ask.id));
   return (
     <li
       className="jp-hy2fa-ask-item"
@@ -113,45 +75,28 @@ function AskItem(props: IAskItemProps): JSX.Element {
       aria-describedby={textId}
     >
       <div className="jp-hy2fa-ask-head">{askTitle(ask, trans)}</div>
-      <AskDetails ask={ask} trans={trans} textId={textId} compact />
-      {busy ? (
-        <div className="jp-hy2fa-checking">{trans.__('Sending…')}</div>
-      ) : ask.prompt.kind === 'hostkey' ? (
-        <div className="jp-hy2fa-hostkey">
+      <Question
+        prompt={ask.prompt}
+        questionId={ask.id}
+        details={<AskFrom ask={ask} trans={trans} compact />}
+        busy={busy ? trans.__('Sending…') : null}
+        onAnswer={response => run(model.answerAsk(ask.id, response))}
+        onCancel={busy ? undefined : cancel}
+        cancelButton={
           <button
             type="button"
-            className="jp-mod-styled jp-mod-accept"
-            data-action="trust"
-            title={trans.__('Trust this host key and connect')}
-            onClick={() => answer('yes')}
+            className="jp-mod-styled jp-mod-reject"
+            data-action="cancel-ask"
+            title={trans.__('End the ssh that asks')}
+            onClick={cancel}
           >
-            {trans.__('Trust')}
+            {trans.__('Cancel')}
           </button>
-          <button
-            type="button"
-            className="jp-mod-styled jp-mod-warn"
-            data-action="refuse"
-            title={trans.__('Do not trust this host key: ssh stops')}
-            onClick={() => answer('no')}
-          >
-            {trans.__('Refuse')}
-          </button>
-          {cancel}
-        </div>
-      ) : (
-        <div className="jp-hy2fa-ask-answer">
-          <AnswerField
-            prompt={ask.prompt}
-            inputRef={inputRef}
-            onSubmit={answer}
-            onOption={answer}
-            autoComplete="off"
-            autoFocus={false}
-            trans={trans}
-          />
-          {cancel}
-        </div>
-      )}
+        }
+        autoComplete="off"
+        textId={textId}
+        trans={trans}
+      />
     </li>
   );
 }

@@ -4,8 +4,10 @@ import React, { useEffect, useId, useRef } from 'react';
 import { useNow } from './progress';
 import { IAskPrompt, IConnection, IPrompt } from './tokens';
 import {
+  hostKeyAnswers,
   menuTitle,
   promptHostWords,
+  questionHost,
   secondsUntil,
   secondsWords
 } from './words';
@@ -132,7 +134,7 @@ export function AnswerField(props: IAnswerFieldProps): JSX.Element {
  * nothing of how long a code is valid, which only the cluster knows.
  */
 export function TimeLeft(props: {
-  prompt: IPrompt;
+  prompt: QuestionPrompt;
   /** When the prompt came (the server's clock, as `expires`): caps a skewed clock. */
   since: string | null;
   trans: TranslationBundle;
@@ -156,6 +158,192 @@ export function TimeLeft(props: {
   );
 }
 
+const FINGERPRINT = /(SHA256:[A-Za-z0-9+/=]+|MD5(?::[0-9a-f]{2})+)/;
+
+/** What the question component needs of a question, from a connection or an ask. */
+export type QuestionPrompt = IAskPrompt &
+  Partial<Pick<IPrompt, 'id' | 'expires' | 'host'>>;
+
+/** ssh's words verbatim, with a host key's fingerprint set off. */
+export function QuestionText(props: {
+  prompt: IAskPrompt;
+  id?: string;
+}): JSX.Element {
+  const { text, kind } = props.prompt;
+  const parts = kind === 'hostkey' ? text.split(FINGERPRINT) : [text];
+  return (
+    <pre className="jp-hy2fa-prompt-text" id={props.id} tabIndex={-1}>
+      {parts.map((part, index) =>
+        index % 2 === 1 ? (
+          <strong key={index} className="jp-hy2fa-fingerprint">
+            {part}
+          </strong>
+        ) : (
+          part
+        )
+      )}
+    </pre>
+  );
+}
+
+/**
+ * Trust and Reject for a new host key, beside the question (a dialog has them in its
+ * footer instead, with the same words).
+ */
+export function HostKeyButtons(props: {
+  onAnswer: (response: string) => void;
+  trans: TranslationBundle;
+  children?: React.ReactNode;
+}): JSX.Element {
+  return (
+    <div className="jp-hy2fa-hostkey">
+      {hostKeyAnswers(props.trans).map(answer => (
+        <button
+          key={answer.action}
+          type="button"
+          className={`jp-mod-styled ${answer.response === 'yes' ? 'jp-mod-accept' : 'jp-mod-warn'}`}
+          data-action={answer.action}
+          title={answer.caption}
+          onClick={() => props.onAnswer(answer.response)}
+        >
+          {answer.label}
+        </button>
+      ))}
+      {props.children}
+    </div>
+  );
+}
+
+export interface IQuestionProps {
+  /** ssh's question: a connection's prompt or an ask's. */
+  prompt: QuestionPrompt;
+  /**
+   * Names this question among the ones that come after it (a prompt's id, an ask's id):
+   * the field takes the focus again when it changes (see `takeFocus`).
+   */
+  questionId: string | number;
+  /** When the question came (the server's clock, as `expires`): caps the time left. */
+  since?: string | null;
+  /** What became of the last answer ("Wrong code — try again"). */
+  message?: string;
+  /** More about who asks, after ssh's words (the command and notebook of a kernel's ssh). */
+  details?: React.ReactNode;
+  /** An answer is on its way: these words ("Checking…") instead of the field. */
+  busy?: string | null;
+  /** In a dialog, whose footer submits, trusts and rejects: no buttons for those here. */
+  inDialog?: boolean;
+  /** Send an answer (typed, a menu option, yes or no); the caller must not keep it. */
+  onAnswer: (response: string) => void;
+  /** Escape (outside a dialog, whose own Escape closes it). */
+  onCancel?: () => void;
+  /** A button beside the answer (an ask's Cancel in the sidebar). */
+  cancelButton?: React.ReactNode;
+  inputRef?: React.RefObject<HTMLInputElement>;
+  autoComplete: string;
+  /**
+   * Whether the field takes the focus when a question appears. Asked once per question;
+   * the sidebar says yes only when the person is in it (never from a notebook cell).
+   */
+  takeFocus?: () => boolean;
+  /** The id of ssh's words (a list item is described by them). */
+  textId?: string;
+  trans: TranslationBundle;
+}
+
+/**
+ * One question of ssh, the same wherever it is asked (a connection's login or a kernel's
+ * ssh; a sidebar row or a dialog): which host it is for; ssh's words verbatim, a host key's
+ * fingerprint set off and always in view (a Duo menu's title, its words folded under "What
+ * ssh asked": its options are buttons); who asks; what became of the last answer; then the
+ * answer: Trust and Reject for a host key, Duo's options as buttons beside a passcode
+ * field, else a password field for a secret or a text field; and how long the login
+ * still waits.
+ */
+export function Question(props: IQuestionProps): JSX.Element {
+  const ownRef = useRef<HTMLInputElement>(null);
+  const ref = props.inputRef ?? ownRef;
+  const { prompt, trans, takeFocus } = props;
+  const busy = props.busy ?? null;
+  useEffect(() => {
+    if (busy === null && takeFocus?.()) {
+      ref.current?.focus();
+    }
+  }, [props.questionId, busy]);
+  const keyDown = (event: React.KeyboardEvent): void => {
+    if (event.key === 'Escape' && props.onCancel && !event.defaultPrevented) {
+      event.preventDefault();
+      props.onCancel();
+    }
+  };
+  const hostkey = prompt.kind === 'hostkey';
+  const menu = !hostkey && prompt.options.length > 0;
+  const host = questionHost(prompt);
+  let answer: React.ReactNode;
+  if (busy !== null) {
+    answer = <div className="jp-hy2fa-checking">{busy}</div>;
+  } else if (hostkey) {
+    answer = props.inDialog ? null : (
+      <HostKeyButtons onAnswer={props.onAnswer} trans={trans}>
+        {props.cancelButton}
+      </HostKeyButtons>
+    );
+  } else {
+    answer = (
+      <div className="jp-hy2fa-answer-row">
+        <AnswerField
+          prompt={prompt}
+          inputRef={ref}
+          onSubmit={props.inDialog ? undefined : props.onAnswer}
+          onOption={props.onAnswer}
+          onCancel={props.onCancel}
+          autoComplete={props.autoComplete}
+          autoFocus={false}
+          label={prompt.text.trim() || trans.__('Answer')}
+          trans={trans}
+        />
+        {props.cancelButton}
+      </div>
+    );
+  }
+  return (
+    <div
+      className="jp-hy2fa-prompt jp-hy2fa-question"
+      data-prompt-kind={prompt.kind}
+      data-prompt-id={prompt.id}
+      onKeyDown={keyDown}
+    >
+      {host && (
+        <div className="jp-hy2fa-prompt-host" data-host={host}>
+          {promptHostWords(host, trans)}
+        </div>
+      )}
+      {menu ? (
+        <>
+          <div className="jp-hy2fa-prompt-title">
+            {menuTitle(prompt.text, host)}
+          </div>
+          <details className="jp-hy2fa-prompt-details">
+            <summary>{trans.__('What ssh asked')}</summary>
+            <QuestionText prompt={prompt} id={props.textId} />
+          </details>
+        </>
+      ) : (
+        <QuestionText prompt={prompt} id={props.textId} />
+      )}
+      {props.details}
+      {props.message && (
+        <div className="jp-hy2fa-message" role="alert">
+          {props.message}
+        </div>
+      )}
+      {answer}
+      {busy === null && (
+        <TimeLeft prompt={prompt} since={props.since ?? null} trans={trans} />
+      )}
+    </div>
+  );
+}
+
 export interface IPromptFormProps {
   connection: IConnection;
   /** Send the answer; the caller must not keep it. */
@@ -167,123 +355,32 @@ export interface IPromptFormProps {
   /** In a dialog the dialog's own buttons submit (Enter included): no submit button here. */
   inDialog?: boolean;
   inputRef?: React.RefObject<HTMLInputElement>;
-  /**
-   * Whether the field takes the focus when a prompt appears. Asked once per prompt; the
-   * sidebar says yes only when the person is in it (never from a notebook cell).
-   */
+  /** See {@link IQuestionProps.takeFocus}. */
   takeFocus?: () => boolean;
   trans: TranslationBundle;
 }
 
-/**
- * A prompt in the cluster's own words and the field to answer it: which host asks
- * (through a bastion, the jump host first), a password field (never for host keys),
- * Duo's options as buttons and a passcode field, Trust/Reject for a new host key, and how
- * long the login still waits.
- */
+/** A connection's prompt as a {@link Question}. */
 export function PromptForm(props: IPromptFormProps): JSX.Element | null {
-  const ownRef = useRef<HTMLInputElement>(null);
-  const ref = props.inputRef ?? ownRef;
-  const { trans, takeFocus } = props;
-  const prompt = props.connection.prompt;
-  const waiting = prompt !== null && props.submitted === prompt.id;
-  const promptId = prompt?.id;
-  useEffect(() => {
-    if (promptId !== undefined && !waiting && takeFocus?.()) {
-      ref.current?.focus();
-    }
-  }, [promptId, waiting]);
+  const { connection, trans } = props;
+  const prompt = connection.prompt;
   if (!prompt) {
     return null;
   }
-  const send = (value: string): void => {
-    props.onAnswer(value, prompt.id);
-  };
-  const keyDown = (event: React.KeyboardEvent): void => {
-    if (event.key === 'Escape' && props.onCancel && !event.defaultPrevented) {
-      event.preventDefault();
-      props.onCancel();
-    }
-  };
-  const menu = prompt.options.length > 0;
-  const host = promptHostWords(prompt.host, trans);
   return (
-    <div
-      className="jp-hy2fa-prompt"
-      data-prompt-kind={prompt.kind}
-      data-prompt-id={prompt.id}
-      onKeyDown={keyDown}
-    >
-      {host && (
-        <div className="jp-hy2fa-prompt-host" data-host={prompt.host}>
-          {host}
-        </div>
-      )}
-      {menu ? (
-        <>
-          <div className="jp-hy2fa-prompt-title">
-            {menuTitle(prompt.text, prompt.host)}
-          </div>
-          <details className="jp-hy2fa-prompt-details">
-            <summary>{trans.__('What ssh asked')}</summary>
-            <pre className="jp-hy2fa-prompt-text" tabIndex={-1}>
-              {prompt.text}
-            </pre>
-          </details>
-        </>
-      ) : (
-        <pre className="jp-hy2fa-prompt-text" tabIndex={-1}>
-          {prompt.text}
-        </pre>
-      )}
-      {props.connection.message && (
-        <div className="jp-hy2fa-message" role="alert">
-          {props.connection.message}
-        </div>
-      )}
-      {waiting ? (
-        <div className="jp-hy2fa-checking">{trans.__('Checking…')}</div>
-      ) : prompt.kind === 'hostkey' ? (
-        <div className="jp-hy2fa-hostkey">
-          {!props.inDialog && (
-            <>
-              <button
-                className="jp-mod-styled jp-mod-warn"
-                data-action="trust"
-                onClick={() => send('yes')}
-              >
-                {trans.__('Trust')}
-              </button>
-              <button
-                className="jp-mod-styled jp-mod-reject"
-                data-action="reject"
-                onClick={() => send('no')}
-              >
-                {trans.__('Reject')}
-              </button>
-            </>
-          )}
-        </div>
-      ) : (
-        <AnswerField
-          prompt={prompt}
-          inputRef={ref}
-          onSubmit={props.inDialog ? undefined : send}
-          onOption={send}
-          onCancel={props.onCancel}
-          autoComplete="one-time-code"
-          autoFocus={false}
-          label={prompt.text.trim() || trans.__('Answer')}
-          trans={trans}
-        />
-      )}
-      {!waiting && (
-        <TimeLeft
-          prompt={prompt}
-          since={props.connection.updated}
-          trans={trans}
-        />
-      )}
-    </div>
+    <Question
+      prompt={prompt}
+      questionId={prompt.id}
+      since={connection.updated}
+      message={connection.message}
+      busy={props.submitted === prompt.id ? trans.__('Checking…') : null}
+      inDialog={props.inDialog}
+      onAnswer={response => props.onAnswer(response, prompt.id)}
+      onCancel={props.onCancel}
+      inputRef={props.inputRef}
+      autoComplete="one-time-code"
+      takeFocus={props.takeFocus}
+      trans={trans}
+    />
   );
 }

@@ -147,11 +147,72 @@ export function commandLine(argv: string[]): string {
 /** The host an ask is for, once: ssh names a host key's host as "[h]:p ([h]:p)". */
 export function askHost(ask: IAsk): string | null {
   const host = ask.host?.trim();
-  if (!host) {
-    return null;
+  return host ? once(host) : null;
+}
+
+/** OpenSSH's "(user@host) " in front of a keyboard-interactive question. */
+const ASKED_FOR = /^\(([^()\s]+@[^()\s]+)\) /;
+
+/** The host of OpenSSH's host-key question: "The authenticity of host 'h (a)' …". */
+const HOSTKEY_HOST = /authenticity of host '([^']+)'/;
+
+/**
+ * Which host a question is for, the same way from either source: the server's word when it
+ * gave one (a connection's `prompt.host`), else ssh's own text: the host a host key is for,
+ * or the last "(user@host)" prefix (through a bastion, the jump host asks first).
+ */
+export function questionHost(prompt: {
+  kind: string;
+  text: string;
+  host?: string | null;
+}): string | null {
+  if (prompt.host) {
+    return prompt.host;
   }
-  const twice = /^(\S+) \((\S+)\)$/.exec(host);
-  return twice && twice[1] === twice[2] ? twice[1] : host;
+  if (prompt.kind === 'hostkey') {
+    const match = HOSTKEY_HOST.exec(prompt.text);
+    return match ? once(match[1]) : null;
+  }
+  let last: string | null = null;
+  for (const line of prompt.text.split('\n')) {
+    const match = ASKED_FOR.exec(line);
+    last = match ? match[1] : last;
+  }
+  return last;
+}
+
+/** ssh names a host key's host as "[h]:p ([h]:p)": the same name twice is said once. */
+function once(host: string): string {
+  const twice = /^(\S+) \((\S+)\)$/.exec(host.trim());
+  return twice && twice[1] === twice[2] ? twice[1] : host.trim();
+}
+
+/** How a host-key question is answered: the same two buttons wherever it is asked. */
+export interface IHostKeyAnswer {
+  /** What ssh is sent. */
+  response: 'yes' | 'no';
+  /** The button's `data-action`. */
+  action: 'trust' | 'reject';
+  label: string;
+  caption: string;
+}
+
+/** Trust and Reject, in that order (a dialog's footer puts the accepting one last). */
+export function hostKeyAnswers(trans: TranslationBundle): IHostKeyAnswer[] {
+  return [
+    {
+      response: 'yes',
+      action: 'trust',
+      label: trans.__('Trust'),
+      caption: trans.__('Trust this host key and connect')
+    },
+    {
+      response: 'no',
+      action: 'reject',
+      label: trans.__('Reject'),
+      caption: trans.__('Do not trust this host key: ssh stops')
+    }
+  ];
 }
 
 /** The dialog's title for an ask. */
@@ -301,7 +362,7 @@ export function lostWords(
 
 /**
  * The first line of a menu prompt, its title ("Duo two-factor login for ola"), without
- * OpenSSH's "(user@host) " prefix, which the prompt's host line shows already.
+ * OpenSSH's "(user@host) " prefix, which the question's host line shows already.
  */
 export function menuTitle(text: string, host?: string | null): string {
   const first =
@@ -309,7 +370,32 @@ export function menuTitle(text: string, host?: string | null): string {
       .split('\n')
       .map(line => line.trim())
       .find(line => line.length > 0) ?? '';
-  return host && first.startsWith(`(${host}) `)
-    ? first.slice(host.length + 3)
-    : first;
+  if (host && first.startsWith(`(${host}) `)) {
+    return first.slice(host.length + 3);
+  }
+  // An ask's prompt names no host: OpenSSH's prefix goes all the same.
+  return first.replace(/^\([^()\s]+@[^()\s]+\) /, '');
+}
+
+/**
+ * Who made a connection's master, for people: "made by ssh in Analysis.ipynb" (a
+ * notebook's own ssh, through the askpass bridge); '' for a login of this server.
+ */
+export function madeByWords(
+  connection: IConnection,
+  trans: TranslationBundle
+): string {
+  const made = connection.made_by;
+  if (made?.kind === 'ssh') {
+    if (made.notebook) {
+      return trans.__('made by ssh in %1', made.notebook);
+    }
+    return made.kernel_id
+      ? trans.__('made by ssh in a kernel')
+      : trans.__('made by ssh');
+  }
+  if (made?.kind === 'found') {
+    return trans.__('running before the server started');
+  }
+  return '';
 }

@@ -1,4 +1,11 @@
-"""A real ``jupyter lab`` in a subprocess and Debian's Chromium driven by Playwright."""
+"""A real ``jupyter lab`` in a subprocess and Debian's Chromium driven by Playwright.
+
+Every wait of the browser tests is on the state the test needs (an element, an attribute, the
+server's view of a login, a request), bounded only by pytest's own timeout (pyproject.toml):
+no number of seconds is right on both a quiet and a loaded machine. Playwright's actions take
+``timeout=0`` (no bound) from :func:`new_page`; its ``expect()`` takes 0 as "the default 5 s",
+so its default is set past pytest's timeout instead.
+"""
 
 from __future__ import annotations
 
@@ -11,21 +18,52 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
+import threading
+import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Page
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from playwright.sync_api import Browser, Locator, Page, Response, expect
 
 try:  # tests/ may or may not be a package
     from .sshd_fixture import free_port
 except ImportError:
     from sshd_fixture import free_port  # type: ignore[no-redef]
 
-CHROMIUM = "/usr/bin/chromium"
+# Debian's Chromium; a machine with another installed browser (a CI runner with Google
+# Chrome) names it in HY2FA_CHROMIUM. Never a downloaded one.
+CHROMIUM = os.environ.get("HY2FA_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+# A server extension of the tests alone: jupyter_server starts extensions (this hook) from
+# its event loop once it runs, after the loop's first callback bound the port. Its log line
+# says the server listens; "is running at:" comes before the port is bound.
+STARTED = "hy2fa-tests: the server listens"
+STARTED_EXTENSION = f"""
+def _jupyter_server_extension_points():
+    return [{{"module": "hy2fa_tests_started"}}]
+
+
+def _load_jupyter_server_extension(serverapp):
+    pass
+
+
+async def _start_jupyter_server_extension(serverapp):
+    serverapp.log.info({STARTED!r})
+"""
+
+# Past any pytest timeout: an expect() waits for its state until pytest gives up on the test.
+UNBOUNDED_MS = 24 * 3600 * 1000
+expect.set_options(timeout=UNBOUNDED_MS)
+
+
+def new_page(browser: Browser, **options: Any) -> Page:
+    """A page in a context of its own (1280x800) whose actions wait without a bound."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, **options)
+    context.set_default_timeout(0)
+    return context.new_page()
 
 
 class Lab:
@@ -50,14 +88,28 @@ class Lab:
         config_dir = self.dir / "config"
         config_dir.mkdir()
         (config_dir / "jupyter_server_config.json").write_text(json.dumps(config))
+        extensions = config_dir / "jupyter_server_config.d"
+        extensions.mkdir()
+        (extensions / "hy2fa-tests-started.json").write_text(
+            json.dumps({"ServerApp": {"jpserver_extensions": {"hy2fa_tests_started": True}}})
+        )
+        modules = self.dir / "modules"
+        modules.mkdir()
+        (modules / "hy2fa_tests_started.py").write_text(STARTED_EXTENSION)
         settings = self.dir / "settings" / "@jupyterlab" / "apputils-extension"
         settings.mkdir(parents=True)
         (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+        # The theme follows the page's colour scheme (set_theme): no menu to click, so it
+        # changes under a modal dialog too, and no setting outlives a test.
+        (settings / "themes.jupyterlab-settings").write_text('{"adaptive-theme": true}')
         self.env = {
             **os.environ,
             "JUPYTER_CONFIG_PATH": str(config_dir),
             "JUPYTER_TOKEN": self.token,
             "JUPYTER_RUNTIME_DIR": str(self.dir / "runtime"),
+            "PYTHONPATH": os.pathsep.join(
+                [str(modules), *filter(None, [os.environ.get("PYTHONPATH")])]
+            ),
         }
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -73,19 +125,35 @@ class Lab:
             f"--LabApp.user_settings_dir={self.dir / 'settings'}",
             f"--LabApp.workspaces_dir={self.dir / 'workspaces'}",
         ]  # fmt: skip
-        log = (self.dir / "lab.log").open("wb")
         self.proc = subprocess.Popen(
-            argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            argv,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                self.api("GET", "/api/status")
-                return self
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("jupyter lab did not start:\n" + self.log()) from None
-                time.sleep(0.2)
+        # The server's log, copied to lab.log as it comes, says when it listens (STARTED);
+        # its end, that it never will.
+        listening = threading.Event()
+        threading.Thread(target=self._copy_log, args=(listening,), daemon=True).start()
+        listening.wait()
+        if self.proc.poll() is not None or not self._listening:
+            raise RuntimeError("jupyter lab did not start:\n" + self.log())
+        self.api("GET", "/api/status")
+        return self
+
+    def _copy_log(self, listening: threading.Event) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        with (self.dir / "lab.log").open("wb") as log:
+            for line in self.proc.stdout:
+                log.write(line)
+                log.flush()
+                if not listening.is_set() and STARTED.encode() in line:
+                    self._listening = True
+                    listening.set()
+        listening.set()  # the server ended
+
+    _listening = False
 
     def log(self) -> str:
         return (self.dir / "lab.log").read_text(errors="replace")
@@ -98,7 +166,7 @@ class Lab:
             method=method,
             headers={"Authorization": f"token {self.token}"},
         )
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request) as response:
             return json.loads(response.read() or b"null")
 
     def add_host(self, block: str) -> None:
@@ -117,15 +185,15 @@ class Lab:
 
 
 def open_lab(page: Page, lab: Lab) -> None:
-    page.goto(f"{lab.url}/lab?token={lab.token}")
-    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=90_000)
-    page.wait_for_selector('[data-id="hy2fa-sidebar"]', timeout=30_000)
+    page.goto(f"{lab.url}/lab?token={lab.token}", timeout=0)
+    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=0)
+    page.wait_for_selector('[data-id="hy2fa-sidebar"]', timeout=0)
 
 
 def open_sidebar(page: Page) -> None:
     if not page.locator("#hy2fa-sidebar").is_visible():
-        page.click('[data-id="hy2fa-sidebar"]')
-    page.wait_for_selector("#hy2fa-sidebar .jp-hy2fa-panel", timeout=30_000)
+        page.click('[data-id="hy2fa-sidebar"]', timeout=0)
+    page.wait_for_selector("#hy2fa-sidebar .jp-hy2fa-panel", timeout=0)
 
 
 def row(cluster: str, state: str | None = None) -> str:
@@ -137,34 +205,44 @@ def shot(page: Page, test: str, name: str, clip: dict[str, float] | None = None)
     directory = ARTIFACTS / re.sub(r"[^\w.-]", "_", test)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.png"
+    # Animations (a toast sliding in) end at once: the picture is of the state, not a frame.
     if clip is None:
-        page.screenshot(path=str(path))
+        page.screenshot(path=str(path), animations="disabled")
     else:
-        page.screenshot(path=str(path), clip=clip)  # type: ignore[arg-type]
+        page.screenshot(path=str(path), clip=clip, animations="disabled")  # type: ignore[arg-type]
     return path
 
 
 def set_theme(page: Page, theme: str) -> None:
-    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").click()
-    page.locator(".lm-Menu-itemLabel", has_text="Theme").first.hover()
-    page.locator(".lm-Menu-itemLabel", has_text=theme).first.click()
+    """Switch Lab to "JupyterLab Light" or "JupyterLab Dark" through the page's colour scheme
+    (Lab's themes follow it: see Lab), even under a modal dialog; returns once the theme's
+    own colours apply (its stylesheet loaded), so a screenshot shows that theme."""
+    assert theme in ("JupyterLab Light", "JupyterLab Dark"), theme
+    page.emulate_media(color_scheme="dark" if "Dark" in theme else "light")
     light = "false" if "Dark" in theme else "true"
-    page.wait_for_selector(f'body[data-jp-theme-light="{light}"]', state="attached", timeout=30_000)
-    page.wait_for_timeout(500)
+    page.wait_for_selector(f'body[data-jp-theme-light="{light}"]', state="attached", timeout=0)
+    page.wait_for_function(
+        """light => {
+            const value = getComputedStyle(document.body)
+                .getPropertyValue('--jp-layout-color0').trim().toLowerCase();
+            const white = value === 'white' || value === '#fff' || value === '#ffffff';
+            return value !== '' && white === light;
+        }""",
+        arg=light == "true",
+        timeout=0,
+    )
 
 
 def open_lab_in(page: Page, lab: Lab, workspace: str) -> None:
     """Lab in a workspace of its own, reset: no layout left by another test. Returns once
     Lab has focused its launcher, as it does when it has started: a test's keys go where
     the test puts the focus, not to the launcher a moment later."""
-    page.goto(f"{lab.url}/lab/workspaces/{workspace}?reset&token={lab.token}")
-    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=90_000)
-    page.wait_for_selector('[data-id="hy2fa-sidebar"]', timeout=30_000)
-    # A Lab that does not focus its launcher: nothing to wait for.
-    with contextlib.suppress(PlaywrightTimeoutError):
-        page.wait_for_function(
-            "() => document.activeElement?.closest('.jp-Launcher') != null", timeout=10_000
-        )
+    page.goto(f"{lab.url}/lab/workspaces/{workspace}?reset&token={lab.token}", timeout=0)
+    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=0)
+    page.wait_for_selector('[data-id="hy2fa-sidebar"]', timeout=0)
+    page.wait_for_function(
+        "() => document.activeElement?.closest('.jp-Launcher') != null", timeout=0
+    )
 
 
 def add_prompt_host(lab: Lab, alias: str, port: int, user: str, extra: str = "") -> None:
@@ -176,15 +254,41 @@ def add_prompt_host(lab: Lab, alias: str, port: int, user: str, extra: str = "")
     )
 
 
-def wait_for_state(lab: Lab, name: str, states: tuple[str, ...], timeout: float = 20) -> Any:
-    """The server's view of connection ``name`` once it is in one of ``states``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        view = lab.api("GET", f"/hy2fa/connections/{name}")
-        if view["state"] in states or time.monotonic() > deadline:
-            assert view["state"] in states, view
-            return view
-        time.sleep(0.1)
+def wait_for_state(lab: Lab, name: str, states: tuple[str, ...]) -> Any:
+    """The server's view of connection ``name`` once it is in one of ``states``: each
+    ``?after=<version>`` answers at the login's next change (no polling)."""
+    view = lab.api("GET", f"/hy2fa/connections/{name}")
+    while view["state"] not in states:
+        view = lab.api("GET", f"/hy2fa/connections/{name}?after={view['version']}")
+    return view
+
+
+def keys_ready(dialog: Locator) -> None:
+    """Once a question's dialog takes Enter and Space: right after it pops up they are
+    taken for typing meant for the notebook, and dropped."""
+    expect(dialog).to_have_attribute("data-keys", "ready")
+
+
+@contextlib.contextmanager
+def saved_setting(page: Page, key: str, value: Any) -> Iterator[None]:
+    """Around what changes a setting of the plugin: waits until Lab has saved ``key`` as
+    ``value`` (the server answered the PUT that holds it)."""
+
+    def holds(response: Response) -> bool:
+        request = response.request
+        url = urllib.parse.unquote(request.url)
+        if request.method != "PUT" or "/lab/api/settings/hy2fa-lab:plugin" not in url:
+            return False
+        try:
+            raw = json.loads(request.post_data or "{}")["raw"]
+            # Lab writes the settings as JSON with its "// " comment lines in between.
+            lines = (line for line in raw.splitlines() if not line.lstrip().startswith("//"))
+            return bool(response.ok and json.loads("\n".join(lines)).get(key) == value)
+        except (KeyError, ValueError, AttributeError):
+            return False
+
+    with page.expect_response(holds, timeout=0):
+        yield
 
 
 def shot_of(locator: Any, test: str, name: str) -> Path:
@@ -192,7 +296,7 @@ def shot_of(locator: Any, test: str, name: str) -> Path:
     directory = ARTIFACTS / re.sub(r"[^\w.-]", "_", test)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.png"
-    locator.screenshot(path=str(path))
+    locator.screenshot(path=str(path), animations="disabled")
     return path
 
 
@@ -201,3 +305,20 @@ def seconds(locator: Any) -> int:
     value = locator.get_attribute("data-seconds")
     assert value is not None, "no data-seconds"
     return int(value)
+
+
+def expect_hostkey_question(question: Locator, fingerprint: str) -> None:
+    """A host key's question as both sources show it: ssh's words with the fingerprint set
+    off and in view (never folded away), which host it is for, and no field."""
+    shown = question.locator(".jp-hy2fa-fingerprint")
+    expect(shown).to_have_text(fingerprint)
+    expect(shown).to_be_visible()
+    expect(shown).to_be_in_viewport()
+    expect(question.locator("details")).to_have_count(0)
+    expect(question.locator(".jp-hy2fa-prompt-text")).to_contain_text(
+        "Are you sure you want to continue connecting"
+    )
+    expect(question.locator(".jp-hy2fa-prompt-host")).to_have_text(
+        re.compile(r"^for \[127\.0\.0\.1\]:\d+$")
+    )
+    expect(question.locator("input")).to_have_count(0)  # no field for a host key

@@ -15,7 +15,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import Lab, open_sidebar, set_theme, shot
+from browser import (
+    Lab,
+    expect_hostkey_question,
+    keys_ready,
+    new_page,
+    open_sidebar,
+    set_theme,
+    shot,
+    shot_of,
+)
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from hy2fa_lab.core import mux
@@ -52,10 +61,9 @@ def lab() -> Iterator[Lab]:
 
 @pytest.fixture
 def page(browser: Browser, lab: Lab) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
+    page = new_page(browser)
     yield page
-    context.close()
+    page.context.close()
 
 
 @pytest.fixture
@@ -74,8 +82,8 @@ def control_path(lab: Lab) -> Iterator[Path]:
 
 def open_notebook(page: Page, lab: Lab, workspace: str, notebook: str = NOTEBOOK) -> None:
     page.goto(f"{lab.url}/lab/workspaces/{workspace}/tree/{notebook}?reset&token={lab.token}")
-    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=90_000)
-    expect(page.locator("#jp-main-statusbar")).to_contain_text("| Idle", timeout=90_000)
+    page.wait_for_selector("#jupyterlab-splash", state="detached")
+    expect(page.locator("#jp-main-statusbar")).to_contain_text("| Idle")
 
 
 def run_cell(page: Page, source: str) -> Locator:
@@ -88,8 +96,8 @@ def run_cell(page: Page, source: str) -> Locator:
     return cell
 
 
-def finished(cell: Locator, timeout: float = 60_000) -> None:
-    expect(cell.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]"), timeout=timeout)
+def finished(cell: Locator) -> None:
+    expect(cell.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]"))
 
 
 def ssh_argv(config: Path, control_path: Path, alias: str) -> list[str]:
@@ -103,7 +111,7 @@ def ssh_cell(config: Path, control_path: Path, alias: str) -> str:
     """One line of Python that runs ssh without a terminal and prints what it said."""
     return (
         f"import subprocess; r = subprocess.run({ssh_argv(config, control_path, alias)!r}, "
-        "stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=90); "
+        "stdin=subprocess.DEVNULL, capture_output=True, text=True); "
         "print(r.stdout + r.stderr + f'STATUS={r.returncode}')"
     )
 
@@ -120,7 +128,7 @@ def test_a_cells_ssh_asks_in_a_dialog_trust_then_code(
     cell = run_cell(page, ssh_cell(config, control_path, "fx"))
 
     dialog = page.locator(DIALOG)
-    expect(dialog).to_be_visible(timeout=30_000)
+    expect(dialog).to_be_visible()
     expect(dialog).to_have_attribute("aria-label", re.compile("^Unknown host key for "))
     expect(dialog.locator(".jp-hy2fa-prompt-text")).to_contain_text(real_sshd.host_key_fingerprint)
     expect(dialog.locator(".jp-hy2fa-fingerprint")).to_have_text(real_sshd.host_key_fingerprint)
@@ -132,16 +140,18 @@ def test_a_cells_ssh_asks_in_a_dialog_trust_then_code(
         f"ssh -F {config} -o ControlMaster=auto -o ControlPath={control_path}"
     )
     expect(dialog.locator("input")).to_have_count(0)  # no field for a host key
-    expect(dialog.get_by_role("button", name="Refuse")).to_be_visible()
-    expect(dialog.get_by_role("button", name="Cancel")).to_be_visible()
+    expect(dialog.locator(".jp-Dialog-footer .jp-Dialog-button")).to_have_text(
+        ["Cancel", "Reject", "Trust"]
+    )
+    keys_ready(dialog)
     page.keyboard.press("Enter")  # a stray Enter does not trust a host key
-    page.wait_for_timeout(300)
-    expect(dialog).to_be_visible()
+    expect(dialog).to_be_visible()  # an answer would have closed it at once
+    assert [ask["prompt"]["kind"] for ask in lab.api("GET", "/hy2fa/asks")["asks"]] == ["hostkey"]
     shot(page, test_name, "hostkey-dialog")
     dialog.get_by_role("button", name="Trust").click()
 
     field = page.locator(f"{DIALOG} input[type='password']")
-    expect(field).to_be_visible(timeout=30_000)
+    expect(field).to_be_visible()
     expect(dialog).to_have_attribute("aria-label", "ssh to 127.0.0.1 asks")
     expect(dialog.locator(".jp-hy2fa-prompt-text")).to_have_text(
         f"({real_sshd.user}@127.0.0.1) Verification code: "
@@ -150,12 +160,12 @@ def test_a_cells_ssh_asks_in_a_dialog_trust_then_code(
     expect(field).to_have_attribute("autocomplete", "off")
     expect(field).to_be_focused()
     expect(page.locator(".jp-hy2fa-status-asks")).to_have_text("?1")
-    page.wait_for_timeout(700)  # past the guard against Enter typed for the notebook
+    keys_ready(dialog)  # past the guard against Enter typed for the notebook
     page.keyboard.type(real_sshd.totp())
     expect(field).not_to_have_value("")
     shot(page, test_name, "code-dialog")
     page.keyboard.press("Enter")
-    expect(dialog).to_have_count(0, timeout=10_000)
+    expect(dialog).to_have_count(0)
 
     finished(cell)
     output = cell.locator(".jp-OutputArea-output")
@@ -177,11 +187,11 @@ def test_cancel_in_the_dialog_ends_the_cells_ssh(
         cell = run_cell(page, ssh_cell(config, control_path, "fy"))
         dialog = page.locator(DIALOG)
         field = dialog.locator("input[type='password']")
-        expect(field).to_be_visible(timeout=30_000)
+        expect(field).to_be_visible()
         shot(page, test_name, "code-dialog-dark")
         dialog.get_by_role("button", name="Cancel").click()
-        expect(dialog).to_have_count(0, timeout=10_000)
-        finished(cell, timeout=20_000)
+        expect(dialog).to_have_count(0)
+        finished(cell)
         output = cell.locator(".jp-OutputArea-output")
         expect(output).to_contain_text("Cancelled in JupyterLab")
         text = output.inner_text()
@@ -190,13 +200,12 @@ def test_cancel_in_the_dialog_ends_the_cells_ssh(
         assert not re.search(r"^ok$", text, re.MULTILINE), text
         assert lab.api("GET", "/hy2fa/asks")["asks"] == []
 
-        # Escape is Cancel too.
+        # Escape is Cancel too (at once: it is no key typed for the notebook).
         cell = run_cell(page, ssh_cell(config, control_path, "fy"))
-        expect(field).to_be_visible(timeout=30_000)
-        page.wait_for_timeout(700)
+        expect(field).to_be_visible()
         page.keyboard.press("Escape")
-        expect(dialog).to_have_count(0, timeout=10_000)
-        finished(cell, timeout=20_000)
+        expect(dialog).to_have_count(0)
+        finished(cell)
         expect(cell.locator(".jp-OutputArea-output")).to_contain_text("Cancelled in JupyterLab")
     finally:
         set_theme(page, "JupyterLab Light")
@@ -212,19 +221,28 @@ def test_the_sidebar_lists_the_questions_and_answers_them(
         open_sidebar(page)
         cell = run_cell(page, ssh_cell(config, control_path, "fz"))
         section = page.locator("#hy2fa-sidebar .jp-hy2fa-asks")
-        expect(section.get_by_role("heading", name="Questions from ssh")).to_be_visible(
-            timeout=30_000
-        )
+        expect(section.get_by_role("heading", name="Questions from ssh")).to_be_visible()
         item = section.locator(".jp-hy2fa-ask-item[data-prompt-kind='hostkey']")
-        expect(item.locator(".jp-hy2fa-fingerprint")).to_have_text(real_sshd.host_key_fingerprint)
+        expect_hostkey_question(item, real_sshd.host_key_fingerprint)
         expect(item.locator(".jp-hy2fa-ask-origin")).to_have_text(f"from {NOTEBOOK}")
+        # The same two buttons as a connection's login to a new host (test_browser.py).
+        trust = item.get_by_role("button", name="Trust", exact=True)
+        expect(trust).to_have_class(re.compile(r"\bjp-mod-accept\b"))
+        expect(item.get_by_role("button", name="Reject", exact=True)).to_have_class(
+            re.compile(r"\bjp-mod-warn\b")
+        )
+        expect(item.get_by_role("button", name="Cancel", exact=True)).to_be_visible()
         expect(page.locator(DIALOG)).to_have_count(0)  # dialogs are off
-        shot(page, test_name, "sidebar-hostkey")
-        item.get_by_role("button", name="Trust").click()
+        sidebar = page.locator("#hy2fa-sidebar")
+        shot_of(sidebar, test_name, "hostkey-ask-row-light")
+        set_theme(page, "JupyterLab Dark")
+        shot_of(sidebar, test_name, "hostkey-ask-row-dark")
+        set_theme(page, "JupyterLab Light")
+        trust.click()
 
         item = section.locator(".jp-hy2fa-ask-item[data-prompt-kind='otp']")
         field = item.locator("input[type='password']")
-        expect(field).to_be_visible(timeout=30_000)
+        expect(field).to_be_visible()
         expect(field).to_have_attribute("autocomplete", "off")
         expect(item.get_by_role("button", name="Cancel")).to_be_visible()
         set_theme(page, "JupyterLab Dark")
@@ -232,7 +250,7 @@ def test_the_sidebar_lists_the_questions_and_answers_them(
         set_theme(page, "JupyterLab Light")
         field.fill(real_sshd.totp())
         field.press("Enter")
-        expect(section).to_have_count(0, timeout=10_000)
+        expect(section).to_have_count(0)
         finished(cell)
         expect(cell.locator(".jp-OutputArea-output")).to_contain_text("STATUS=0")
     finally:
@@ -248,14 +266,14 @@ def test_asks_queue_one_dialog_at_a_time_and_close_when_settled_elsewhere(
     argvs = [ssh_argv(config, path, "fq") for path in paths]
     cell = run_cell(
         page,
-        "import subprocess, time; ps = []\n"
+        "import subprocess; ps = []\n"
         f"for argv in {argvs!r}: ps.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL, "
-        "stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)); time.sleep(1)\n"
-        "for p in ps: print(p.communicate(timeout=90)[0].strip(), f'STATUS={p.returncode}')",
+        "stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))\n"
+        "for p in ps: print(p.communicate()[0].strip(), f'STATUS={p.returncode}')",
     )
     try:
         dialog = page.locator(DIALOG)
-        expect(page.locator(".jp-hy2fa-status-asks")).to_have_text("?2", timeout=30_000)
+        expect(page.locator(".jp-hy2fa-status-asks")).to_have_text("?2")
         expect(dialog).to_have_count(1)  # one at a time: the other waits its turn
         first = dialog.get_attribute("data-ask-id")
         waiting = [ask["id"] for ask in lab.api("GET", "/hy2fa/asks")["asks"]]
@@ -263,13 +281,13 @@ def test_asks_queue_one_dialog_at_a_time_and_close_when_settled_elsewhere(
         # Settled elsewhere (another tab, the REST API): the dialog closes, the next one shows.
         lab.api("DELETE", f"/hy2fa/asks/{first}")
         expect(dialog).to_have_count(1)
-        expect(dialog).not_to_have_attribute("data-ask-id", first or "", timeout=10_000)
+        expect(dialog).not_to_have_attribute("data-ask-id", first or "")
         second = dialog.get_attribute("data-ask-id")
         assert second in waiting and second != first
         expect(page.locator(".jp-hy2fa-status-asks")).to_have_text("?1")
         dialog.get_by_role("button", name="Cancel").click()
-        expect(dialog).to_have_count(0, timeout=10_000)
-        finished(cell, timeout=20_000)
+        expect(dialog).to_have_count(0)
+        finished(cell)
         text = cell.locator(".jp-OutputArea-output").inner_text()
         assert text.count("Cancelled in JupyterLab") == 2, text
         assert "STATUS=0" not in text, text
@@ -280,19 +298,35 @@ def test_asks_queue_one_dialog_at_a_time_and_close_when_settled_elsewhere(
 
 
 def test_bang_ssh_asks_in_lab(
-    page: Page, lab: Lab, real_sshd: RealSshd, control_path: Path
+    page: Page, lab: Lab, real_sshd: RealSshd, control_path: Path, test_name: str
 ) -> None:
+    """A kernel's ``!ssh`` to a host not yet known: its host-key question is the one a
+    connection's login to a new host asks (test_browser.py), with the same buttons."""
     config = real_sshd.write_client_config(lab.dir / "fb.conf", alias="fb", trust_host_key=False)
     open_notebook(page, lab, "asks-bang", BANG_NOTEBOOK)
     try:
         argv = " ".join(ssh_argv(config, control_path, "fb"))
         cell = run_cell(page, f"!{argv}; echo STATUS=$?")
         dialog = page.locator(DIALOG)
-        expect(dialog).to_be_visible(timeout=15_000)
+        expect(dialog).to_have_attribute("data-prompt-kind", "hostkey")
+        expect_hostkey_question(
+            dialog.locator(".jp-hy2fa-question"), real_sshd.host_key_fingerprint
+        )
         expect(dialog.locator(".jp-hy2fa-ask-origin")).to_have_text(f"from {BANG_NOTEBOOK}")
-        dialog.get_by_role("button", name="Trust").click()
-        expect(dialog.locator("input[type='password']")).to_be_focused(timeout=30_000)
-        page.wait_for_timeout(700)
+        footer = dialog.locator(".jp-Dialog-footer .jp-Dialog-button")
+        expect(footer).to_have_text(["Cancel", "Reject", "Trust"])
+        expect(footer.nth(1)).to_have_class(re.compile(r"\bjp-mod-warn\b"))
+        expect(footer.nth(2)).to_have_class(re.compile(r"\bjp-mod-accept\b"))
+        expect(dialog.locator(".jp-hy2fa-question button")).to_have_count(0)  # the footer answers
+        content = dialog.locator(".jp-Dialog-content")
+        shot_of(content, test_name, "hostkey-ask-light")
+        set_theme(page, "JupyterLab Dark")
+        shot_of(content, test_name, "hostkey-ask-dark")
+        set_theme(page, "JupyterLab Light")
+        dialog.get_by_role("button", name="Trust", exact=True).click()
+        dialog = page.locator(f"{DIALOG}[data-prompt-kind='otp']")
+        expect(dialog.locator("input[type='password']")).to_be_focused()
+        keys_ready(dialog)
         page.keyboard.type(real_sshd.totp())
         page.keyboard.press("Enter")
         finished(cell)

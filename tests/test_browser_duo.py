@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import select
 import signal
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -18,6 +19,8 @@ import pytest
 from browser import (
     Lab,
     add_prompt_host,
+    keys_ready,
+    new_page,
     open_lab_in,
     open_sidebar,
     row,
@@ -30,13 +33,11 @@ from browser import (
 from helpers import SECRET, code
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from hy2fa_lab.core import mux
 from hy2fa_lab.demo import sshserver
 
 PASSCODE = "424242"
 VERIFIED_PUSH = "Enter this code in Duo Mobile: 318604"
 PUSH_OPTION = "Duo Push to XXX-XXX-1234"
-BOUND = 20_000  # ms: a bound for a loaded machine, not a timing
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +49,9 @@ def lab() -> Iterator[Lab]:
 
 @pytest.fixture
 def page(browser: Browser, lab: Lab) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
+    page = new_page(browser)
     yield page
-    context.close()
+    page.context.close()
     for view in lab.api("GET", "/hy2fa/connections")["connections"]:
         if view["state"] not in ("failed", "disconnected"):
             lab.api("DELETE", f"/hy2fa/connections/{view['name']}")
@@ -76,16 +76,18 @@ def connect_in_sidebar(page: Page, lab: Lab, alias: str, workspace: str) -> Loca
     open_sidebar(page)
     page.locator(row(alias)).get_by_role("button", name=f"Connect to {alias}").click()
     prompting = page.locator(row(alias, "prompting"))
-    expect(prompting).to_be_visible(timeout=BOUND)
+    expect(prompting).to_be_visible()
     return prompting
 
 
 def expect_ticking(timer: Locator) -> None:
-    """The seconds go up by one a second later, without anything else happening."""
-    expect(timer).to_have_attribute("data-seconds", re.compile(r"^\d+$"), timeout=BOUND)
+    """The seconds go up by themselves, without anything else happening, and say so."""
+    expect(timer).to_have_attribute("data-seconds", re.compile(r"^\d+$"))
     first = seconds(timer)
-    expect(timer).to_have_attribute("data-seconds", str(first + 1), timeout=3_000)
-    expect(timer).to_have_text(f"{first + 1} s")
+    expect(timer).not_to_have_attribute("data-seconds", str(first))
+    later, text = timer.evaluate("el => [Number(el.dataset.seconds), el.textContent]")
+    assert later > first, (first, later)
+    assert text == f"{later} s", text
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
@@ -101,7 +103,7 @@ def test_duo_menu_is_buttons_and_a_push_shows_the_wait_and_ssh_lines(
     open_sidebar(page)
     page.locator(row(alias)).get_by_role("button", name=f"Connect to {alias}").click()
     prompting = page.locator(row(alias, "prompting"))
-    expect(prompting).to_be_visible(timeout=BOUND)
+    expect(prompting).to_be_visible()
 
     # One button per option, in ssh's words, and a passcode field; the menu itself folded.
     push = prompting.get_by_role("button", name=PUSH_OPTION)
@@ -118,20 +120,20 @@ def test_duo_menu_is_buttons_and_a_push_shows_the_wait_and_ssh_lines(
     expect(prompting.locator(".jp-hy2fa-prompt-text")).to_be_hidden()  # in "What ssh asked"
     left = prompting.get_by_role("timer")
     expect(left).to_contain_text("Waiting for your answer:")
-    assert 50 <= seconds(left) <= 60  # the Lab's prompt_timeout is 60 s
+    assert 0 < seconds(left) <= 60  # of the Lab's prompt_timeout (60 s), however busy the machine
     sidebar = page.locator("#hy2fa-sidebar")
     shot_of(sidebar, test_name, "duo-buttons")
 
     push.click()
     waiting = page.locator(row(alias, "verifying"))
-    expect(waiting).to_be_visible(timeout=BOUND)
+    expect(waiting).to_be_visible()
     expect(waiting.locator(".jp-hy2fa-progress-text")).to_have_text(
         "Approve the request on your phone"
     )
     expect(waiting.locator(".jp-hy2fa-choice")).to_have_text(f"You chose {PUSH_OPTION}")
     expect(waiting.locator(".jp-hy2fa-state")).to_have_text("On your phone")
     lines = waiting.get_by_role("log", name="What ssh says").locator("li")
-    expect(lines).to_have_text([sshserver.DUO_PUSHED, VERIFIED_PUSH], timeout=BOUND)
+    expect(lines).to_have_text([sshserver.DUO_PUSHED, VERIFIED_PUSH])
     expect_ticking(waiting.get_by_role("timer"))
     shot_of(sidebar, test_name, "push-waiting")
     shot(page, test_name, "push-waiting-page")
@@ -139,7 +141,7 @@ def test_duo_menu_is_buttons_and_a_push_shows_the_wait_and_ssh_lines(
 
     # The phone said yes: ssh goes on, and the row says so.
     connected = page.locator(row(alias, "connected"))
-    expect(connected).to_be_visible(timeout=BOUND)
+    expect(connected).to_be_visible()
     expect(connected.locator(".jp-hy2fa-lines")).to_have_count(0)
     expect(page.locator(".jp-hy2fa-status-item")).to_have_attribute("data-state", "connected")
     if theme == "dark":
@@ -156,8 +158,8 @@ def test_a_push_that_times_out_says_so(
     row_ = page.locator(row("duonope"))
     # ssh's own words, verbatim, once the "phone" gave up: in the next prompt's message, or
     # in the failure when ssh asks no more.
-    expect(row_).to_contain_text(sshserver.DUO_TIMED_OUT, timeout=BOUND)
-    expect(row_).to_have_attribute("data-state", "prompting", timeout=BOUND)
+    expect(row_).to_contain_text(sshserver.DUO_TIMED_OUT)
+    expect(row_).to_have_attribute("data-state", "prompting")
     expect(row_.locator(".jp-hy2fa-message")).to_have_text(f"{sshserver.DUO_TIMED_OUT} — try again")
     expect(row_.get_by_role("button", name=PUSH_OPTION)).to_be_visible()  # asked again
     shot_of(page.locator("#hy2fa-sidebar"), test_name, "push-timed-out")
@@ -181,14 +183,14 @@ def test_a_typed_passcode_shows_checking_then_connects(
     page.wait_for_function(
         "s => [...document.querySelectorAll(s)].every(el => el.value === '')",
         arg=f"{row('duocode')} input",
-        timeout=BOUND,
+        timeout=0,
     )
     checking = page.locator(row("duocode", "verifying"))
-    expect(checking.locator(".jp-hy2fa-progress-text")).to_have_text("Checking…", timeout=BOUND)
+    expect(checking.locator(".jp-hy2fa-progress-text")).to_have_text("Checking…")
     expect(checking.locator(".jp-hy2fa-choice")).to_have_count(0)  # a code, not an option
     expect_ticking(checking.get_by_role("timer"))
     shot_of(page.locator("#hy2fa-sidebar"), test_name, "checking")
-    expect(page.locator(row("duocode", "connected"))).to_be_visible(timeout=BOUND)
+    expect(page.locator(row("duocode", "connected"))).to_be_visible()
     assert PASSCODE not in page.locator("body").inner_text()
     assert (
         page.evaluate("() => [...document.querySelectorAll('input')].map(i => i.value)").count(
@@ -207,7 +209,7 @@ def test_duo_in_the_dialog_stays_open_for_the_push_then_closes(
     set_theme(page, "JupyterLab Dark")  # the row's test has the light one
     lab.api("POST", "/hy2fa/connections", {"cluster": "duodialog"})  # as ensure() does
     dialog = page.get_by_role("dialog", name="Log in to duodialog")
-    expect(dialog).to_be_visible(timeout=BOUND)
+    expect(dialog).to_be_visible()
     push = dialog.get_by_role("button", name=PUSH_OPTION)
     expect(push).to_be_visible()
     expect(dialog.get_by_role("textbox", name="Passcode")).to_be_focused()  # the dialog's
@@ -215,15 +217,15 @@ def test_duo_in_the_dialog_stays_open_for_the_push_then_closes(
 
     push.click()
     expect(dialog.locator(".jp-hy2fa-progress-text")).to_have_text(
-        "Approve the request on your phone", timeout=BOUND
+        "Approve the request on your phone"
     )
     expect(dialog.get_by_role("log", name="What ssh says").locator("li")).to_have_text(
-        [sshserver.DUO_PUSHED, VERIFIED_PUSH], timeout=BOUND
+        [sshserver.DUO_PUSHED, VERIFIED_PUSH]
     )
     expect_ticking(dialog.get_by_role("timer"))
     expect(dialog.get_by_role("button", name="Submit")).to_be_disabled()
     shot_of(dialog.locator(".jp-Dialog-content"), test_name, "push-waiting-dark")
-    expect(dialog).to_have_count(0, timeout=BOUND)  # approved: the login is over
+    expect(dialog).to_have_count(0)  # approved: the login is over
     expect(page.locator(".jp-toast-message", has_text="Connected to duodialog")).to_be_visible()
     assert wait_for_state(lab, "duodialog", ("connected",))["master_pid"]
     set_theme(page, "JupyterLab Light")
@@ -256,7 +258,7 @@ def test_a_bastion_question_says_which_host_it_is_for(
     field = prompting.get_by_role("textbox")
     field.fill(pyotp.TOTP(bastion_secret).now())
     field.press("Enter")
-    expect(host).to_have_text("for tester@127.0.0.1", timeout=BOUND)
+    expect(host).to_have_text("for tester@127.0.0.1")
     page.locator(row("inner", "prompting")).get_by_role("button", name="Cancel").click()
     wait_for_state(lab, "inner", ("failed", "disconnected"))
 
@@ -265,19 +267,16 @@ def test_a_bastion_question_says_which_host_it_is_for(
     expect(page.locator("#hy2fa-sidebar")).to_be_hidden()
     lab.api("POST", "/hy2fa/connections", {"cluster": "inner"})
     dialog = page.get_by_role("dialog", name="Log in to inner")
-    expect(dialog.locator(".jp-hy2fa-prompt-host")).to_have_text(
-        "for hopper@127.0.0.1", timeout=BOUND
-    )
+    expect(dialog.locator(".jp-hy2fa-prompt-host")).to_have_text("for hopper@127.0.0.1")
     shot_of(dialog.locator(".jp-Dialog-content"), test_name, "bastion-dialog")
     dialog.get_by_role("textbox").fill(pyotp.TOTP(bastion_secret).now())
+    keys_ready(dialog)
     dialog.get_by_role("textbox").press("Enter")
     # The same dialog asks the cluster's question next.
-    expect(dialog.locator(".jp-hy2fa-prompt-host")).to_have_text(
-        "for tester@127.0.0.1", timeout=BOUND
-    )
+    expect(dialog.locator(".jp-hy2fa-prompt-host")).to_have_text("for tester@127.0.0.1")
     dialog.get_by_role("textbox").fill(code())
     dialog.get_by_role("textbox").press("Enter")
-    expect(dialog).to_have_count(0, timeout=BOUND)
+    expect(dialog).to_have_count(0)
     assert wait_for_state(lab, "inner", ("connected",))["master_pid"]
 
 
@@ -294,12 +293,10 @@ def test_starting_says_where_it_connects_with_the_seconds(
     open_sidebar(page)
     page.locator(row("slow")).get_by_role("button", name="Connect to slow").click()
     starting = page.locator(row("slow", "starting"))
-    expect(starting.locator(".jp-hy2fa-progress-text")).to_have_text(
-        "Connecting to 127.0.0.1…", timeout=BOUND
-    )
+    expect(starting.locator(".jp-hy2fa-progress-text")).to_have_text("Connecting to 127.0.0.1…")
     expect_ticking(starting.get_by_role("timer"))
     shot_of(page.locator("#hy2fa-sidebar"), test_name, "starting")
-    expect(page.locator(row("slow", "prompting"))).to_be_visible(timeout=BOUND)
+    expect(page.locator(row("slow", "prompting"))).to_be_visible()
 
 
 def test_a_master_that_goes_away_notifies_with_reconnect(
@@ -310,23 +307,25 @@ def test_a_master_that_goes_away_notifies_with_reconnect(
     open_lab_in(page, lab, "lost")
     lab.api("POST", "/hy2fa/connections", {"cluster": "saga2"})
     dialog = page.get_by_role("dialog", name="Log in to saga2")
-    expect(dialog.get_by_role("textbox")).to_be_focused(timeout=BOUND)
+    expect(dialog.get_by_role("textbox")).to_be_focused()
     page.keyboard.type(code())
+    keys_ready(dialog)
     page.keyboard.press("Enter")
     view = wait_for_state(lab, "saga2", ("connected",))
     status = page.locator(".jp-hy2fa-status-item")
-    expect(status).to_have_attribute("data-live", "1", timeout=BOUND)
+    expect(status).to_have_attribute("data-live", "1")
     expect(page.locator(".jp-toast-message", has_text="Connected to saga2")).to_be_visible()
 
-    # Killed behind everyone's back; the server notices at its next look.
-    os.kill(view["master_pid"], signal.SIGTERM)
-    for _ in range(100):
-        if mux.alive(view["control_path"]) is None:
-            break
-        page.wait_for_timeout(100)
-    lab.api("GET", "/hy2fa/connections")
+    # Killed behind everyone's back; the server notices (it waits on the master's exit too).
+    master = os.pidfd_open(view["master_pid"])
+    try:
+        os.kill(view["master_pid"], signal.SIGTERM)
+        select.select([master], [], [])  # readable once the master has exited
+    finally:
+        os.close(master)
+    lab.api("GET", "/hy2fa/connections")  # a look, as a poll would take
     toast = page.locator(".jp-toast-message", has_text="saga2 disconnected")
-    expect(toast).to_be_visible(timeout=BOUND)
+    expect(toast).to_be_visible()
     expect(status).to_have_attribute("data-live", "0")
     expect(status).to_have_attribute("data-lost", "1")
     expect(status).to_have_attribute(
@@ -335,7 +334,6 @@ def test_a_master_that_goes_away_notifies_with_reconnect(
     expect(page.locator(".jp-hy2fa-status-lost")).to_have_text("!1")
     reconnect = page.get_by_role("button", name="Reconnect")
     expect(reconnect).to_be_in_viewport(ratio=1)  # the toast has slid in
-    page.wait_for_timeout(300)
     shot(page, test_name, "disconnect-notification")
     set_theme(page, "JupyterLab Dark")
     shot(page, test_name, "disconnect-notification-dark")
@@ -344,7 +342,7 @@ def test_a_master_that_goes_away_notifies_with_reconnect(
     # Reconnect: a new login, whose prompt pops up (the sidebar is closed).
     reconnect.click()
     dialog = page.get_by_role("dialog", name="Log in to saga2")
-    expect(dialog.get_by_role("textbox")).to_be_visible(timeout=BOUND)
+    expect(dialog.get_by_role("textbox")).to_be_visible()
     expect(toast).to_have_count(0)
     expect(status).to_have_attribute("data-lost", "0")
     dialog.get_by_role("button", name="Cancel login").click()
@@ -362,9 +360,11 @@ def test_a_disconnect_asked_for_does_not_notify(
     field.fill(code())
     field.press("Enter")
     connected = page.locator(row("asked", "connected"))
-    expect(connected).to_be_visible(timeout=BOUND)
+    expect(connected).to_be_visible()
     connected.get_by_role("button", name="Disconnect asked").click()
-    expect(page.locator(row("asked", "disconnected"))).to_be_visible(timeout=BOUND)
-    page.wait_for_timeout(1000)  # time enough for a (wrong) notification
-    expect(page.locator(".jp-toast-message", has_text="disconnected")).to_have_count(0)
+    expect(page.locator(row("asked", "disconnected"))).to_be_visible()
+    # The page's model took the change the row shows: a master it counted as lost would be
+    # in the status bar by now, with the notification made from the same signal.
+    expect(page.locator(".jp-hy2fa-status-item")).to_have_attribute("data-live", "0")
     expect(page.locator(".jp-hy2fa-status-item")).to_have_attribute("data-lost", "0")
+    expect(page.locator(".jp-toast-message", has_text="disconnected")).to_have_count(0)

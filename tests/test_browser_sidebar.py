@@ -15,9 +15,11 @@ import pytest
 from browser import (
     Lab,
     add_prompt_host,
+    new_page,
     open_lab_in,
     open_sidebar,
     row,
+    saved_setting,
     set_theme,
     shot_of,
 )
@@ -31,7 +33,6 @@ BUILTINS = [
     "saga", "fram", "betzy", "olivia", "narval", "rorqual", "fir", "nibi", "trillium",
     "perlmutter",
 ]  # fmt: skip
-BOUND = 20_000  # ms: a bound for a loaded machine, not a timing
 
 
 @pytest.fixture
@@ -47,10 +48,9 @@ def lab() -> Iterator[Lab]:
 
 @pytest.fixture
 def page(browser: Browser, lab: Lab) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
+    page = new_page(browser)
     yield page
-    context.close()
+    page.context.close()
 
 
 @pytest.fixture
@@ -78,10 +78,10 @@ def test_a_new_person_sees_the_builtins_at_once_with_a_filter(
     open_sidebar(page)
     sidebar = page.locator("#hy2fa-sidebar")
     # Nothing is theirs yet: the built-ins are shown directly, not folded away.
-    expect(sidebar.get_by_role("heading", name="Clusters", exact=True)).to_be_visible(timeout=BOUND)
+    expect(sidebar.get_by_role("heading", name="Clusters", exact=True)).to_be_visible()
     expect(sidebar.get_by_role("button", name="More clusters")).to_have_count(0)
     rows = sidebar.locator(".jp-hy2fa-row")
-    expect(rows).to_have_count(len(BUILTINS), timeout=BOUND)
+    expect(rows).to_have_count(len(BUILTINS))
     assert names(rows) == BUILTINS
     shot_of(sidebar, test_name, "new-person-light")
 
@@ -112,7 +112,7 @@ def test_own_hosts_first_and_the_rest_under_more_clusters_which_remembers_it_is_
     open_lab_in(page, lab, "own")
     open_sidebar(page)
     sidebar = page.locator("#hy2fa-sidebar")
-    expect(sidebar.get_by_role("heading", name="Your clusters")).to_be_visible(timeout=BOUND)
+    expect(sidebar.get_by_role("heading", name="Your clusters")).to_be_visible()
     expect(mine(page)).to_have_count(2)
     assert names(mine(page)) == ["mycluster", "other"]
     expect(mine(page).first).to_have_attribute("data-source", "ssh_config")
@@ -123,7 +123,8 @@ def test_own_hosts_first_and_the_rest_under_more_clusters_which_remembers_it_is_
         expect(page.locator(row(name))).to_have_count(0)  # folded away
     shot_of(sidebar, test_name, "more-collapsed")
 
-    more.click()
+    with saved_setting(page, "moreExpanded", True):
+        more.click()
     expect(more).to_have_attribute("aria-expanded", "true")
     folded = sidebar.locator(".jp-hy2fa-more .jp-hy2fa-row")
     expect(folded).to_have_count(10)
@@ -135,26 +136,22 @@ def test_own_hosts_first_and_the_rest_under_more_clusters_which_remembers_it_is_
 
     # A login under way goes to the top of their own.
     page.locator(row("other")).get_by_role("button", name="Connect to other").click()
-    expect(page.locator(row("other", "prompting"))).to_be_visible(timeout=BOUND)
+    expect(page.locator(row("other", "prompting"))).to_be_visible()
     assert names(mine(page)) == ["other", "mycluster"]
 
     # Open stays open across a reload (the Lab settings keep it).
-    for _ in range(50):
-        if settings(lab).get("moreExpanded") is True:
-            break
-        page.wait_for_timeout(100)
     assert settings(lab).get("moreExpanded") is True
     page.reload()
-    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=90_000)
+    page.wait_for_selector("#jupyterlab-splash", state="detached")
     # The login still waits, and the sidebar is closed: its dialog pops up. Escape: not now.
     dialog = page.get_by_role("dialog", name="Log in to other")
-    expect(dialog).to_be_visible(timeout=BOUND)
+    expect(dialog).to_be_visible()
     page.keyboard.press("Escape")
     expect(dialog).to_have_count(0)
     open_sidebar(page)
     expect(page.locator(row("other", "prompting"))).to_be_visible()  # it still waits there
     more = page.get_by_role("button", name="More clusters (10)")
-    expect(more).to_have_attribute("aria-expanded", "true", timeout=BOUND)
+    expect(more).to_have_attribute("aria-expanded", "true")
     more.click()
     expect(more).to_have_attribute("aria-expanded", "false")
     expect(sidebar.locator(".jp-hy2fa-more .jp-hy2fa-row")).to_have_count(0)
@@ -171,22 +168,19 @@ def test_a_pin_moves_a_cluster_up_and_persists_across_a_reload(
     sidebar.get_by_role("button", name="More clusters").click()
     pin = sidebar.get_by_role("button", name="Pin Betzy (Sigma2)")
     expect(pin).to_have_attribute("aria-pressed", "false")
-    pin.click()
+    with saved_setting(page, "pinned", ["betzy"]):
+        pin.click()
     expect(pin).to_have_attribute("aria-pressed", "true")
     # Pinned comes before their own config's hosts, and leaves "More clusters".
     assert names(mine(page)) == ["betzy", "mycluster"]
     expect(sidebar.get_by_role("button", name="More clusters (9)")).to_be_visible()
     shot_of(sidebar, test_name, "pinned")
-    for _ in range(50):
-        if settings(lab).get("pinned") == ["betzy"]:
-            break
-        page.wait_for_timeout(100)
     assert settings(lab).get("pinned") == ["betzy"]
 
     page.reload()
-    page.wait_for_selector("#jupyterlab-splash", state="detached", timeout=90_000)
+    page.wait_for_selector("#jupyterlab-splash", state="detached")
     open_sidebar(page)
-    expect(mine(page)).to_have_count(2, timeout=BOUND)
+    expect(mine(page)).to_have_count(2)
     assert names(mine(page)) == ["betzy", "mycluster"]
     pin = page.get_by_role("button", name="Pin Betzy (Sigma2)")
     expect(pin).to_have_attribute("aria-pressed", "true")
@@ -204,19 +198,16 @@ def test_a_cluster_connected_to_is_remembered_as_recent(
     lab.api("PUT", PLUGIN_SETTINGS, {"raw": json.dumps({"recent": ["saga"]})})
     open_lab_in(page, lab, "recent")
     open_sidebar(page)
-    expect(mine(page)).to_have_count(2, timeout=BOUND)
+    expect(mine(page)).to_have_count(2)
     assert names(mine(page)) == ["saga", "mycluster"]  # recent before own config
     expect(page.get_by_role("button", name="More clusters (9)")).to_be_visible()
 
     page.locator(row("mycluster")).get_by_role("button", name="Connect to mycluster").click()
     field = page.locator(row("mycluster", "prompting")).get_by_role("textbox")
     field.fill(code())
-    field.press("Enter")
-    expect(page.locator(row("mycluster", "connected"))).to_be_visible(timeout=BOUND)
-    for _ in range(50):
-        if settings(lab).get("recent") == ["mycluster", "saga"]:
-            break
-        page.wait_for_timeout(100)
+    with saved_setting(page, "recent", ["mycluster", "saga"]):
+        field.press("Enter")  # connected: remembered as the most recent
+    expect(page.locator(row("mycluster", "connected"))).to_be_visible()
     assert settings(lab).get("recent") == ["mycluster", "saga"]
     shot_of(page.locator("#hy2fa-sidebar"), test_name, "recent")
 
@@ -255,19 +246,18 @@ def test_where_controlmaster_cannot_work_the_sidebar_says_so_once(
 ) -> None:
     lab = lab_with_ssh("OpenSSH_for_Windows_8.1p1, LibreSSL 3.0.2")
     try:
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
-        page = context.new_page()
+        page = new_page(browser)
         open_lab_in(page, lab, "windows")
         open_sidebar(page)
         sidebar = page.locator("#hy2fa-sidebar")
         # Before any login: the askpass bridge is off, and the note says why.
         note = sidebar.get_by_role("note")
-        expect(note).to_contain_text("Questions from ssh are off.", timeout=BOUND)
+        expect(note).to_contain_text("Questions from ssh are off.")
         expect(note).to_contain_text("has no ControlMaster")
         saga = page.locator(row("saga"))
         saga.get_by_role("button", name="Connect to Saga (Sigma2)").click()
         banner = sidebar.locator('.jp-hy2fa-banner[data-status="unsupported"]')
-        expect(banner).to_have_count(1, timeout=BOUND)
+        expect(banner).to_have_count(1)
         expect(banner).to_have_attribute("role", "alert")
         expect(banner).to_contain_text("No connection can be made here.")
         expect(banner).to_contain_text("Windows' OpenSSH (OpenSSH_for_Windows_8.1p1)")
@@ -285,7 +275,7 @@ def test_where_controlmaster_cannot_work_the_sidebar_says_so_once(
         set_theme(page, "JupyterLab Dark")
         shot_of(sidebar, test_name, "unsupported-dark")
         set_theme(page, "JupyterLab Light")
-        context.close()
+        page.context.close()
     finally:
         lab.stop()
 
@@ -298,13 +288,12 @@ def test_an_old_openssh_says_once_why_kernels_ssh_cannot_ask(
         server = prompt_server(sshserver.totp(SECRET))
         add_prompt_host(lab, "old", server.port, "kari")
         assert lab.api("GET", "/hy2fa/asks")["enabled"] is False
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
-        page = context.new_page()
+        page = new_page(browser)
         open_lab_in(page, lab, "old")
         open_sidebar(page)
         sidebar = page.locator("#hy2fa-sidebar")
         note = sidebar.get_by_role("note")
-        expect(note).to_have_count(1, timeout=BOUND)
+        expect(note).to_have_count(1)
         expect(note).to_contain_text(
             "OpenSSH_7.4p1 cannot ask in JupyterLab: that needs OpenSSH 8.4"
         )
@@ -313,11 +302,11 @@ def test_an_old_openssh_says_once_why_kernels_ssh_cannot_ask(
         field = page.locator(row("old", "prompting")).get_by_role("textbox")
         field.fill(code())
         field.press("Enter")
-        expect(page.locator(row("old", "connected"))).to_be_visible(timeout=BOUND)
+        expect(page.locator(row("old", "connected"))).to_be_visible()
         expect(sidebar.locator('.jp-hy2fa-banner[data-status="unsupported"]')).to_have_count(0)
         expect(sidebar.get_by_role("note")).to_have_count(1)
         shot_of(sidebar, test_name, "asks-off")
-        context.close()
+        page.context.close()
         lab.api("DELETE", "/hy2fa/connections/old")
     finally:
         lab.stop()
@@ -330,17 +319,16 @@ def test_the_view_is_asked_for_again_once_the_event_stream_is_live(page: Page, l
     polls: list[float] = []
     sockets: list[str] = []
 
-    def on_request(request: Any) -> None:
-        if request.method == "GET" and request.url.split("?")[0].endswith("/hy2fa/connections"):
-            polls.append(time.monotonic())
+    def is_poll(request: Any) -> bool:
+        return bool(
+            request.method == "GET" and request.url.split("?")[0].endswith("/hy2fa/connections")
+        )
 
-    page.on("request", on_request)
+    page.on("request", lambda request: is_poll(request) and polls.append(time.monotonic()))
     page.on("websocket", lambda socket: sockets.append(socket.url))
     open_lab_in(page, lab, "live")
-    for _ in range(60):
-        if len(polls) >= 2:
-            break
-        page.wait_for_timeout(100)
+    while len(polls) < 2:
+        page.wait_for_event("request", predicate=is_poll, timeout=0)
     assert any("/api/events/subscribe" in url for url in sockets), sockets
     assert len(polls) >= 2, polls
     assert polls[1] - polls[0] < 8, polls
