@@ -558,7 +558,7 @@ export class PromptDialogs extends QuestionDialogs {
 
   protected waiting(): IWaitingQuestion[] {
     return this.model.prompting().map(connection => ({
-      key: connection.name,
+      key: connection.id, // two connections may share a name
       id: String(connection.prompt!.id),
       kind: connection.prompt!.kind
     }));
@@ -588,9 +588,11 @@ export class PromptDialogs extends QuestionDialogs {
   }
 
   protected shownElsewhere(key: string): boolean {
+    // A notebook widget is made for a name, before its login has an id.
+    const name = this.model.connection(key)?.name ?? key;
     return (
       this.sources.sidebarShows() ||
-      (this.sources.widgetShows ?? notebookWidgetShows)(key)
+      (this.sources.widgetShows ?? notebookWidgetShows)(name)
     );
   }
 
@@ -669,14 +671,14 @@ export class PromptDialogs extends QuestionDialogs {
   protected afterUpdate(): void {
     for (const connection of this.model.connections) {
       const key = `${connection.state}:${connection.updated ?? connection.message}`;
-      if (connection.state !== 'failed' || !this.asked.has(connection.name)) {
+      if (connection.state !== 'failed' || !this.asked.has(connection.id)) {
         continue;
       }
-      if (this.reported.get(connection.name) === key) {
+      if (this.reported.get(connection.id) === key) {
         continue;
       }
-      this.reported.set(connection.name, key);
-      this.asked.delete(connection.name);
+      this.reported.set(connection.id, key);
+      this.asked.delete(connection.id);
       Notification.error(failureWords(connection, this.options.trans), {
         autoClose: 8000
       });

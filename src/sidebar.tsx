@@ -232,14 +232,14 @@ function Panel(props: IPanelProps): JSX.Element {
     const timer = window.setInterval(() => setTick(t => t + 1), 30000);
     return () => window.clearInterval(timer);
   }, []);
-  const answer = (name: string, response: string, promptId: number): void => {
-    setSubmitted(s => ({ ...s, [name]: promptId }));
+  const answer = (key: string, response: string, promptId: number): void => {
+    setSubmitted(s => ({ ...s, [key]: promptId }));
     act(
-      model.answer(name, response, promptId).catch(error => {
+      model.answer(key, response, promptId).catch(error => {
         // Not taken: the field shows again (empty) for the prompt that waits now.
         setSubmitted(s => {
           const rest = { ...s };
-          delete rest[name];
+          delete rest[key];
           return rest;
         });
         if (error instanceof ApiError && error.status === 409) {
@@ -404,7 +404,7 @@ interface IRowProps {
   pinned: boolean;
   onPin: () => void;
   submitted: Record<string, number>;
-  onAnswer: (name: string, response: string, promptId: number) => void;
+  onAnswer: (key: string, response: string, promptId: number) => void;
   takeFocus: () => boolean;
   trans: TranslationBundle;
 }
@@ -413,7 +413,9 @@ function Row(props: IRowProps): JSX.Element {
   const { model, cluster, trans } = props;
   const connection = model.connectionFor(cluster);
   const state = rowState(cluster, connection);
-  const name = connection?.name ?? cluster.name;
+  // The row's connection by its id (a master some ssh made may share its name); with none
+  // yet, the cluster's name (a master this server never saw is stopped by it).
+  const key = connection?.id ?? cluster.name;
   const label = cluster.label || cluster.name;
   const where = [
     cluster.user ? `${cluster.user}@` : '',
@@ -481,11 +483,11 @@ function Row(props: IRowProps): JSX.Element {
       {state === 'prompting' && connection && (
         <PromptForm
           connection={connection}
-          submitted={props.submitted[name]}
+          submitted={props.submitted[key]}
           onAnswer={(response, promptId) =>
-            props.onAnswer(name, response, promptId)
+            props.onAnswer(key, response, promptId)
           }
-          onCancel={() => act(model.disconnect(name), trans)}
+          onCancel={() => act(model.disconnect(key), trans)}
           takeFocus={props.takeFocus}
           trans={trans}
         />
@@ -511,7 +513,7 @@ function Row(props: IRowProps): JSX.Element {
             className="jp-mod-styled jp-mod-reject"
             data-action="cancel"
             aria-label={trans.__('Cancel the login to %1', label)}
-            onClick={() => act(model.disconnect(name), trans)}
+            onClick={() => act(model.disconnect(key), trans)}
           >
             {trans.__('Cancel')}
           </button>
@@ -520,7 +522,7 @@ function Row(props: IRowProps): JSX.Element {
             className="jp-mod-styled"
             data-action="disconnect"
             aria-label={trans.__('Disconnect %1', label)}
-            onClick={() => act(model.disconnect(name), trans)}
+            onClick={() => act(model.disconnect(key), trans)}
           >
             {trans.__('Disconnect')}
           </button>
