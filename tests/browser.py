@@ -13,12 +13,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
-import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -28,31 +22,14 @@ from typing import Any
 from playwright.sync_api import Browser, Locator, Page, Response, expect
 
 try:  # tests/ may or may not be a package
-    from .sshd_fixture import free_port
+    from .server_process import ServerProcess
 except ImportError:
-    from sshd_fixture import free_port  # type: ignore[no-redef]
+    from server_process import ServerProcess  # type: ignore[no-redef]
 
 # Debian's Chromium; a machine with another installed browser (a CI runner with Google
 # Chrome) names it in HY2FA_CHROMIUM. Never a downloaded one.
 CHROMIUM = os.environ.get("HY2FA_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-
-# A server extension of the tests alone: jupyter_server starts extensions (this hook) from
-# its event loop once it runs, after the loop's first callback bound the port. Its log line
-# says the server listens; "is running at:" comes before the port is bound.
-STARTED = "hy2fa-tests: the server listens"
-STARTED_EXTENSION = f"""
-def _jupyter_server_extension_points():
-    return [{{"module": "hy2fa_tests_started"}}]
-
-
-def _load_jupyter_server_extension(serverapp):
-    pass
-
-
-async def _start_jupyter_server_extension(serverapp):
-    serverapp.log.info({STARTED!r})
-"""
 
 # Past any pytest timeout: an expect() waits for its state until pytest gives up on the test.
 UNBOUNDED_MS = 24 * 3600 * 1000
@@ -66,13 +43,11 @@ def new_page(browser: Browser, **options: Any) -> Page:
     return context.new_page()
 
 
-class Lab:
+class Lab(ServerProcess):
     """JupyterLab with the extension, configured through a config dir of its own."""
 
     def __init__(self, *, hy2fa: dict[str, Any] | None = None, extension: bool = True) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="hy2fa-lab-", dir="/tmp"))
-        self.port = free_port()
-        self.token = os.urandom(12).hex()
+        super().__init__("hy2fa-lab-")
         self.ssh_config = self.dir / "ssh_config"
         self.ssh_config.write_text("")
         config = {
@@ -85,78 +60,22 @@ class Lab:
         }
         if not extension:
             config["ServerApp"] = {"jpserver_extensions": {"hy2fa_lab": False}}
-        config_dir = self.dir / "config"
-        config_dir.mkdir()
-        (config_dir / "jupyter_server_config.json").write_text(json.dumps(config))
-        extensions = config_dir / "jupyter_server_config.d"
-        extensions.mkdir()
-        (extensions / "hy2fa-tests-started.json").write_text(
-            json.dumps({"ServerApp": {"jpserver_extensions": {"hy2fa_tests_started": True}}})
-        )
-        modules = self.dir / "modules"
-        modules.mkdir()
-        (modules / "hy2fa_tests_started.py").write_text(STARTED_EXTENSION)
+        self.write_config(config)
         settings = self.dir / "settings" / "@jupyterlab" / "apputils-extension"
         settings.mkdir(parents=True)
         (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
         # The theme follows the page's colour scheme (set_theme): no menu to click, so it
         # changes under a modal dialog too, and no setting outlives a test.
         (settings / "themes.jupyterlab-settings").write_text('{"adaptive-theme": true}')
-        self.env = {
-            **os.environ,
-            "JUPYTER_CONFIG_PATH": str(config_dir),
-            "JUPYTER_TOKEN": self.token,
-            "JUPYTER_RUNTIME_DIR": str(self.dir / "runtime"),
-            "PYTHONPATH": os.pathsep.join(
-                [str(modules), *filter(None, [os.environ.get("PYTHONPATH")])]
-            ),
-        }
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Lab:
-        argv = [
-            sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
-            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
-            "--ServerApp.port_retries=0", f"--ServerApp.root_dir={self.dir}",
+        self._start(
+            "jupyterlab",
             f"--LabApp.user_settings_dir={self.dir / 'settings'}",
             f"--LabApp.workspaces_dir={self.dir / 'workspaces'}",
-        ]  # fmt: skip
-        self.proc = subprocess.Popen(
-            argv,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
         )
-        # The server's log, copied to lab.log as it comes, says when it listens (STARTED);
-        # its end, that it never will.
-        listening = threading.Event()
-        threading.Thread(target=self._copy_log, args=(listening,), daemon=True).start()
-        listening.wait()
-        if self.proc.poll() is not None or not self._listening:
-            raise RuntimeError("jupyter lab did not start:\n" + self.log())
         self.api("GET", "/api/status")
         return self
-
-    def _copy_log(self, listening: threading.Event) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        with (self.dir / "lab.log").open("wb") as log:
-            for line in self.proc.stdout:
-                log.write(line)
-                log.flush()
-                if not listening.is_set() and STARTED.encode() in line:
-                    self._listening = True
-                    listening.set()
-        listening.set()  # the server ended
-
-    _listening = False
-
-    def log(self) -> str:
-        return (self.dir / "lab.log").read_text(errors="replace")
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
@@ -172,16 +91,6 @@ class Lab:
     def add_host(self, block: str) -> None:
         with self.ssh_config.open("a") as handle:
             handle.write(block if block.endswith("\n") else block + "\n")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def open_lab(page: Page, lab: Lab) -> None:

@@ -4,7 +4,8 @@ with its token, its event stream (``/api/events/subscribe``, what Lab listens to
 notebook kernel's websocket.
 
 Its log is copied to ``server.log`` as it comes; :meth:`JupyterServer.start` returns once a
-test-only server extension logs, from the running event loop, that the server listens."""
+test-only server extension logs, from the running event loop, that the server listens.
+:class:`ServerProcess` is shared with the browser tests' ``Lab`` (``browser.py``)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ except ImportError:
     from kernel_ws import KernelWS  # type: ignore[no-redef]
     from sshd_fixture import free_port  # type: ignore[no-redef]
 
+# A server extension of the tests alone: jupyter_server starts extensions (this hook) from
+# its event loop once it runs, after the loop's first callback bound the port. Its log line
+# says the server listens; "is running at:" comes before the port is bound.
 LISTENING = "hy2fa-tests: the server listens"
 _STARTED_EXTENSION = f"""
 def _jupyter_server_extension_points():
@@ -45,31 +49,32 @@ async def _start_jupyter_server_extension(serverapp):
 """
 
 
-class JupyterServer:
-    """``python -m jupyter_server`` with the extension on and ``hy2fa`` as its Hy2faLab
-    config, in a config, runtime and root dir of its own, run under ``wrapper`` (argv put
-    before the server's own)."""
+class ServerProcess:
+    """A Jupyter server application (``jupyter_server``, ``jupyterlab``) in a subprocess of
+    its own process group, in a dir of its own (``prefix``) holding its config
+    (:meth:`write_config`), runtime and root dir. Environment variables whose names start
+    with one of ``dropped_env`` are not passed on."""
 
-    def __init__(self, hy2fa: dict[str, Any], wrapper: Sequence[str] = ()) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="hy2fa-js-", dir="/tmp"))
+    dropped_env: tuple[str, ...] = ()
+
+    def __init__(self, prefix: str) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
         self.port = free_port()
         self.token = os.urandom(12).hex()
-        self.wrapper = list(wrapper)
         self.runtime_dir = self.dir / "runtime"
         config_dir = self.dir / "config"
         config_dir.mkdir()
-        config = {
-            "ServerApp": {
-                "jpserver_extensions": {"hy2fa_lab": True, "hy2fa_tests_listening": True}
-            },
-            "Hy2faLab": hy2fa,
-        }
-        (config_dir / "jupyter_server_config.json").write_text(json.dumps(config))
+        # In jupyter_server_config.d, so a test that rewrites the config file keeps it.
+        extensions = config_dir / "jupyter_server_config.d"
+        extensions.mkdir()
+        (extensions / "hy2fa-tests-listening.json").write_text(
+            json.dumps({"ServerApp": {"jpserver_extensions": {"hy2fa_tests_listening": True}}})
+        )
         modules = self.dir / "modules"
         modules.mkdir()
         (modules / "hy2fa_tests_listening.py").write_text(_STARTED_EXTENSION)
         self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("SSH_ASKPASS", "HY2FA"))},
+            **{k: v for k, v in os.environ.items() if not k.startswith(self.dropped_env)},
             "JUPYTER_CONFIG_PATH": str(config_dir),
             "JUPYTER_TOKEN": self.token,
             "JUPYTER_RUNTIME_DIR": str(self.runtime_dir),
@@ -80,15 +85,21 @@ class JupyterServer:
         self.proc: subprocess.Popen[bytes] | None = None
         self._listening = False
 
+    def write_config(self, config: dict[str, Any]) -> None:
+        """``config`` as the server's ``jupyter_server_config.json``."""
+        (self.dir / "config" / "jupyter_server_config.json").write_text(json.dumps(config))
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> JupyterServer:
+    def _start(self, module: str, *options: str, wrapper: Sequence[str] = ()) -> None:
+        """``python -m <module>`` with ``options`` (under ``wrapper``, argv put before it);
+        returns once it listens."""
         argv = [
-            *self.wrapper, sys.executable, "-m", "jupyter_server", "--no-browser",
-            "--allow-root", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
-            "--ServerApp.port_retries=0", f"--ServerApp.root_dir={self.dir}",
+            *wrapper, sys.executable, "-m", module, "--no-browser", "--allow-root",
+            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
+            "--ServerApp.port_retries=0", f"--ServerApp.root_dir={self.dir}", *options,
         ]  # fmt: skip
         self.proc = subprocess.Popen(
             argv,
@@ -98,13 +109,14 @@ class JupyterServer:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        # The server's log, copied to server.log as it comes, says when it listens
+        # (LISTENING); its end, that it never will.
         listening = threading.Event()
         threading.Thread(target=self._copy_log, args=(listening,), daemon=True).start()
         listening.wait()
-        if not self._listening:
+        if self.proc.poll() is not None or not self._listening:
             self.stop()
-            raise RuntimeError("jupyter server did not start:\n" + self.log())
-        return self
+            raise RuntimeError(f"{module} did not start:\n" + self.log())
 
     def _copy_log(self, listening: threading.Event) -> None:
         assert self.proc is not None and self.proc.stdout is not None
@@ -130,6 +142,25 @@ class JupyterServer:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class JupyterServer(ServerProcess):
+    """``python -m jupyter_server`` with the extension on and ``hy2fa`` as its Hy2faLab
+    config, run under ``wrapper`` (argv put before the server's own); no ``SSH_ASKPASS*``
+    or ``HY2FA*`` of the tests' environment reaches it."""
+
+    dropped_env = ("SSH_ASKPASS", "HY2FA")
+
+    def __init__(self, hy2fa: dict[str, Any], wrapper: Sequence[str] = ()) -> None:
+        super().__init__("hy2fa-js-")
+        self.write_config(
+            {"ServerApp": {"jpserver_extensions": {"hy2fa_lab": True}}, "Hy2faLab": hy2fa}
+        )
+        self.wrapper = list(wrapper)
+
+    def start(self) -> JupyterServer:
+        self._start("jupyter_server", wrapper=self.wrapper)
+        return self
 
     # ---- a client ------------------------------------------------------------------------
 
