@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import shutil
 import socket
 import stat
 import subprocess
@@ -41,9 +40,8 @@ _RUN_TIMEOUT = 10.0  # seconds for ssh -G and each ssh-keygen -F
 _CONFIG_BYTES = 1 << 20  # an ssh config file read for its option lines: at most this much
 _SHOWN_LINE = 120  # characters of a config line or banner shown
 CONTROL_OPTIONS = ("ControlMaster", "ControlPath", "ControlPersist")
-# The askpass bridge's helper; the SOCKET variable the server sets in its kernels'
-# environment (askwire.SOCKET_ENV: core does not import the helper's module).
-_HELPER = "hy2fa-askpass"
+# The SOCKET variable the askpass bridge sets in its kernels' environment
+# (askwire.SOCKET_ENV: core does not import the helper's module).
 _BRIDGE_SOCKET_ENV = "HY2FA_ASKPASS_SOCKET"
 
 TITLES = {
@@ -181,12 +179,6 @@ def _openssh(client: openssh.Client | None, program: str) -> Check:
     )
 
 
-def helper_installed() -> bool:
-    """Whether ``hy2fa-askpass`` is beside this Python or on PATH (as the server looks)."""
-    beside = os.path.join(os.path.dirname(sys.executable), _HELPER)
-    return (os.path.isfile(beside) and os.access(beside, os.X_OK)) or bool(shutil.which(_HELPER))
-
-
 _FIX_HELPER = (
     "Reinstall hy2fa-lab in the Jupyter server's environment (pip install --force-reinstall "
     "hy2fa-lab), so that hy2fa-askpass is beside its python, then restart JupyterLab."
@@ -217,7 +209,7 @@ def _askpass(targets: Targets, client: openssh.Client | None, bridge: Bridge | N
         if why.startswith("SSH_ASKPASS is already set"):
             return Check("askpass", INFO, f"Off: {why}.")
         fix = "See the Jupyter server's log for the lines of hy2fa_lab, then restart JupyterLab."
-        if not helper_installed():
+        if openssh.helper_program() is None:
             fix = _FIX_HELPER
         elif client is not None and client.askpass_problem() is not None:
             fix = _FIX_OLD_SSH
@@ -227,7 +219,7 @@ def _askpass(targets: Targets, client: openssh.Client | None, bridge: Bridge | N
         return Check(
             "askpass", INFO, "Off in the Jupyter config (c.Hy2faLab.askpass = False).", _FIX_SWITCH
         )
-    if not helper_installed():
+    if openssh.helper_program() is None:
         return Check(
             "askpass",
             PROBLEM,

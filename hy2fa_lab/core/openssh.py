@@ -8,10 +8,13 @@ same words, with the version it found, instead of failing later in a way nobody 
 from __future__ import annotations
 
 import functools
+import os
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from .environment import ssh_environment
 from .errors import Hy2faError
@@ -101,3 +104,12 @@ def check_masters(ssh: str = "ssh") -> None:
         problem = f"Windows' OpenSSH has no ControlMaster, which hy2fa-lab needs. {_WSL}"
     if problem is not None:
         raise Unsupported(problem)
+
+
+def helper_program() -> str | None:
+    """``hy2fa-askpass`` of this installation (beside this Python), else one on PATH: the
+    helper the askpass bridge sets as ``SSH_ASKPASS``, None where it is not installed."""
+    beside = Path(sys.executable).parent / "hy2fa-askpass"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("hy2fa-askpass")

@@ -18,12 +18,9 @@ import contextlib
 import logging
 import os
 import re
-import shutil
 import socket
 import stat
-import sys
 import tempfile
-from pathlib import Path
 
 from tornado.ioloop import IOLoop
 
@@ -38,14 +35,6 @@ _SOCKET_NAME = "askpass"
 # When to look for the master an answered ssh makes: it appears right after the login, and
 # at the latest when the asking ssh exits (whichever comes first, each look is one mux call).
 _MASTER_LOOKS = (0.3, 1.0, 3.0, 10.0)
-
-
-def helper_program() -> str | None:
-    """``hy2fa-askpass`` of this installation (beside this Python), else one on PATH."""
-    beside = Path(sys.executable).parent / "hy2fa-askpass"
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
-    return shutil.which("hy2fa-askpass")
 
 
 def socket_path(runtime_dir: str) -> str:
@@ -182,7 +171,7 @@ class BridgeInstall:
         """Bind the socket and set the variables now, so that every kernel started from now
         on asks in Lab; the listener starts answering once the event loop runs. True when
         the bridge is on."""
-        program = helper_program()
+        program = openssh.helper_program()
         if program is None:
             return self._off(logging.WARNING, "hy2fa-askpass is not installed")
         client = openssh.client(self.manager.settings.ssh)
