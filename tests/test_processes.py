@@ -70,9 +70,19 @@ def test_with_no_process_information_every_answer_is_unknown(
     assert not platform.process_information().available
 
 
-def test_a_connection_the_server_closed_is_seen_in_close_wait() -> None:
+@pytest.mark.parametrize("system_wide", [True, False], ids=["shared-table", "per-process"])
+def test_a_connection_the_server_closed_is_seen_in_close_wait(
+    monkeypatch: pytest.MonkeyPatch, system_wide: bool
+) -> None:
     """ssh waiting at a prompt does not notice that the server hung up; its socket in
-    CLOSE_WAIT tells."""
+    CLOSE_WAIT tells. Also where the system-wide table is refused (macOS, unless root), from
+    the process's own connections."""
+    if not system_wide:
+
+        def refused(kind: str = "inet") -> Any:
+            raise psutil.AccessDenied()
+
+        monkeypatch.setattr(psutil, "net_connections", refused)
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
@@ -95,6 +105,28 @@ def test_a_connection_the_server_closed_is_seen_in_close_wait() -> None:
             assert proc.stdout.readline() == b"eof\n"  # the FIN has arrived
             assert processes.closed_by_peer(proc.pid) is True
             proc.kill()
+
+
+def test_logins_waiting_at_once_share_one_read_of_the_tcp_table(
+    monkeypatch: pytest.MonkeyPatch, child: subprocess.Popen[bytes]
+) -> None:
+    """Each waiting login looks at its ssh once a second: one system-wide read serves every
+    pid for a moment, and a pid that looks again gets a read of its own (never the same)."""
+    reads = []
+    real = psutil.net_connections
+
+    def counted(kind: str = "inet") -> Any:
+        reads.append(kind)
+        return real(kind)
+
+    monkeypatch.setattr(psutil, "net_connections", counted)
+    monkeypatch.setattr(processes, "_tcp_table", None)
+    monkeypatch.setattr(processes, "_TCP_TABLE_AGE", 3600.0)  # a slow machine: still shared
+    for pid in (child.pid, os.getpid(), 1):
+        assert processes.closed_by_peer(pid) is False
+    assert reads == ["tcp"]
+    assert processes.closed_by_peer(child.pid) is False
+    assert reads == ["tcp", "tcp"]
 
 
 def test_a_process_without_tcp_connections_concludes_nothing(

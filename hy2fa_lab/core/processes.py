@@ -22,6 +22,8 @@ import os
 import socket
 import struct
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,11 +81,40 @@ def closed_by_peer(pid: int | None) -> bool:
     (ssh then talks over a pipe, and nothing is concluded)."""
     if pid is None:
         return False
-    try:
-        states = [link.status for link in psutil.Process(pid).net_connections(kind="tcp")]
-    except _UNKNOWN:
-        return False
+    states = _tcp_states(pid)
     return bool(states) and all(state == psutil.CONN_CLOSE_WAIT for state in states)
+
+
+# Every login waiting at a prompt asks for its ssh's TCP states once a second, and each
+# read parses the whole TCP table: one system-wide read (psutil.net_connections) serves all
+# of them for _TCP_TABLE_AGE seconds, and each pid once (a pid that asks again gets a newer
+# read, so a CLOSE_WAIT is never hidden from a second look).
+_TCP_TABLE_AGE = 0.5
+_tcp_lock = threading.Lock()
+_tcp_table: tuple[float, dict[int, list[str]], set[int]] | None = None  # read at, states, served
+
+
+def _tcp_states(pid: int) -> list[str]:
+    """The TCP states of ``pid``'s sockets (none when unknown)."""
+    global _tcp_table
+    with _tcp_lock:
+        now = time.monotonic()
+        if _tcp_table is None or now - _tcp_table[0] >= _TCP_TABLE_AGE or pid in _tcp_table[2]:
+            try:
+                links = psutil.net_connections(kind="tcp")
+            except _UNKNOWN:  # refused system-wide (macOS, unless root): this pid alone
+                _tcp_table = None
+                try:
+                    return [link.status for link in psutil.Process(pid).net_connections("tcp")]
+                except _UNKNOWN:
+                    return []
+            by_pid: dict[int, list[str]] = {}
+            for link in links:
+                if link.pid is not None:
+                    by_pid.setdefault(link.pid, []).append(link.status)
+            _tcp_table = (now, by_pid, set())
+        _tcp_table[2].add(pid)
+        return _tcp_table[1].get(pid, [])
 
 
 def information() -> bool:
