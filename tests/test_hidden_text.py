@@ -124,7 +124,7 @@ async def test_a_connections_prompt_with_a_right_to_left_override_is_shown_escap
     expected: str,
 ) -> None:
     monkeypatch.setattr(
-        "hy2fa_lab.core.session.ssh_environment",
+        "hy2fa_lab.core.login_ssh.ssh_environment",
         lambda: {**ssh_environment(), "LC_ALL": locale, "LANG": locale},
     )
     script = PromptScript(steps=[PromptStep(RLO_QUESTION, expected="424242")])

@@ -13,7 +13,7 @@ import pytest
 from helpers import SECRET, wrong_code
 from test_server_api import add_prompt_host, answer, call, call_error, wait_for
 
-from hy2fa_lab.core import session as session_module
+from hy2fa_lab.core import login_ssh as session_module
 from hy2fa_lab.demo import sshserver
 
 Fetch = Any

@@ -17,7 +17,7 @@ from helpers import SECRET, code, otp_ok, wrong_code
 from procs import answer_and_next, cmdlines, next_prompt, ssh_processes
 
 from hy2fa_lab.core import environment, mux
-from hy2fa_lab.core import session as session_module
+from hy2fa_lab.core import login_ssh as session_module
 from hy2fa_lab.core.errors import Hy2faError, InvalidInput, NoPrompt
 from hy2fa_lab.core.manager import Manager, Settings
 from hy2fa_lab.core.prompts import classify, is_complete

@@ -4,7 +4,10 @@ all say it in these words; the Lab frontend has its own translated strings."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+from .types import PromptKind, Reason
 
 _TRY = {
     "auth_failed": "Check the code (a new one comes every 30 s) and your password, "
@@ -55,3 +58,67 @@ def _fallback(reason: str | None, state: str) -> str:
     return {"disconnected": "Disconnected", "unresponsive": "The master does not answer"}.get(
         state, "The login failed"
     )
+
+
+# ---- how an ssh login ended, from what ssh printed -------------------------------------------
+
+_HOSTKEY_CHANGED = re.compile(r"REMOTE HOST IDENTIFICATION HAS CHANGED|host key for .* has changed")
+_HOSTKEY_FAILED = re.compile(r"Host key verification failed")
+_DENIED = re.compile(r"Permission denied|Too many authentication failures|Authentication failed")
+_UNREACHABLE = re.compile(
+    r"Could not resolve hostname|Name or service not known|Connection refused|"
+    r"Connection timed out|No route to host|Network is unreachable|"
+    r"Connection closed by|Connection reset by|kex_exchange_identification|"
+    r"Operation timed out|timed out during banner exchange",
+    re.I,
+)
+_WRONG = {
+    PromptKind.OTP: "Wrong code — try again",
+    PromptKind.DUO: "Wrong passcode — try again",
+    PromptKind.PASSWORD: "Wrong password — try again",
+    PromptKind.PASSPHRASE: "Wrong passphrase — try again",
+}
+
+
+def wrong_answer(kind: PromptKind) -> str:
+    """What a question asked again says: the answer to it was not accepted."""
+    return _WRONG.get(kind, "Not accepted — try again")
+
+
+def ssh_failure(
+    output: str, lines: list[str], host: str, *, refused_hostkey: bool, status: int | None
+) -> tuple[Reason, str]:
+    """Why an ssh login that did not exit 0 failed, and its message: ``output`` is what ssh
+    printed, ``lines`` its lines without prompts and noise (the message quotes their end)."""
+    tail = last_lines(lines)
+    if _HOSTKEY_CHANGED.search(output):
+        return Reason.HOSTKEY_CHANGED, _hostkey_changed_message(host, lines)
+    if _HOSTKEY_FAILED.search(output):
+        return Reason.HOSTKEY_REJECTED, "Host key rejected" if refused_hostkey else tail
+    if _DENIED.search(output):
+        return Reason.AUTH_FAILED, f"Login refused by {host}: {tail}"
+    if _UNREACHABLE.search(output):
+        return Reason.UNREACHABLE, f"Cannot reach {host}: {tail}"
+    return Reason.ERROR, tail or f"ssh exited with status {status}"
+
+
+def last_lines(lines: list[str]) -> str:
+    """The end of what ssh said, as a failure message quotes it."""
+    return "\n".join(lines[-_TAIL_LINES:]).strip()
+
+
+_TAIL_LINES = 6
+
+
+def _hostkey_changed_message(host: str, lines: list[str]) -> str:
+    """ssh's warning, kept to what a person needs: what changed, the new key, where the old is."""
+    keep = [
+        line.strip("@ ").strip()
+        for line in lines
+        if re.search(
+            r"IDENTIFICATION HAS CHANGED|SHA256:|fingerprint for|Offending|"
+            r"Host key verification failed",
+            line,
+        )
+    ]
+    return f"Host key changed for {host}: " + "\n".join(keep)
