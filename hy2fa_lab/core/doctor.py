@@ -25,7 +25,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import controlpath, openssh, platform, trust, validate
+from . import controlpath, openssh, platform, profiles, sshconfig, trust, validate
 from .environment import ssh_environment
 from .errors import Hy2faError, InvalidInput, UnknownCluster
 from .profiles import ClusterProfile
@@ -402,20 +402,10 @@ def _ssh_args(
     config_file: str | None,
 ) -> list[str]:
     """ssh's options for ``profile`` as :func:`profiles.resolve` gives them to ``ssh -G``."""
-    explicit_user = validate.user(user) if user is not None else profile.user
-    explicit_port = validate.port(port) if port is not None else profile.port
-    options = dict(profile.ssh_options)
-    for key, value in ssh_options:
-        checked_key, checked_value = validate.ssh_option(key, value)
-        options[checked_key] = checked_value
-    args = ["-F", config_file] if config_file else []
-    if explicit_user is not None:
-        args += ["-l", explicit_user]
-    if explicit_port is not None:
-        args += ["-p", str(explicit_port)]
-    for key, value in options.items():
-        args += ["-o", f"{key}={value}"]
-    return [*args, "--", profile.host]
+    user, port, options = profiles.explicit_settings(profile, user, port, ssh_options)
+    return sshconfig.command_line(
+        profile.host, user=user, port=port, options=options, config_file=config_file
+    )
 
 
 def _ssh_g_verbose(ssh: str, args: Sequence[str], destination: str) -> tuple[dict[str, str], str]:

@@ -30,6 +30,20 @@ def ssh_g(
     ssh: str = "ssh",  # the program, as on a command line; Settings.ssh says which one
 ) -> dict[str, str]:
     """The effective client settings for ``destination``: lower-case keys, first value each."""
+    args = command_line(destination, user=user, port=port, options=options, config_file=config_file)
+    return ssh_g_args(args, destination, ssh=ssh)
+
+
+def command_line(
+    destination: str,
+    *,
+    user: str | None = None,
+    port: int | None = None,
+    options: Sequence[tuple[str, str]] = (),
+    config_file: str | None = None,
+) -> list[str]:
+    """ssh's options for ``destination`` as :func:`ssh_g` gives them (checked already),
+    ending with ``--`` and the destination."""
     args = []
     if config_file:
         args += ["-F", config_file]
@@ -39,7 +53,7 @@ def ssh_g(
         args += ["-p", str(port)]
     for key, value in options:
         args += ["-o", f"{key}={value}"]
-    return ssh_g_args([*args, "--", destination], destination, ssh=ssh)
+    return [*args, "--", destination]
 
 
 def ssh_g_args(args: Sequence[str], destination: str, *, ssh: str = "ssh") -> dict[str, str]:
