@@ -144,6 +144,16 @@ export interface IConnection {
   updated: string | null;
   /** Grows with every change: of two views, the larger one is newer. */
   version: number;
+  /**
+   * The certificate a cluster with a certificate issuer logs in with (`valid_before` ISO 8601
+   * UTC); null for every other cluster, absent from older servers.
+   */
+  certificate?: {
+    issuer: string;
+    valid_before: string | null;
+    principals: string[];
+    key: string;
+  } | null;
 }
 
 /** Who made a connection's master (`made_by` of the connection view). */

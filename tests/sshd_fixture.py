@@ -93,11 +93,22 @@ class RealSshd:
 
     ``prompt`` replaces pam_google_authenticator's ``Verification code: `` (its
     ``authtok_prompt`` option), e.g. a Duo-like text.
+
+    ``trusted_user_ca`` (a CA's public key file) makes it a certificate site instead:
+    ``TrustedUserCAKeys`` that file, ``AuthorizedKeysFile none`` and ``AuthenticationMethods
+    publickey``, so only a key with a certificate that CA signed logs in.
     """
 
-    def __init__(self, tmpdir: str | os.PathLike[str], prompt: str | None = None) -> None:
+    def __init__(
+        self,
+        tmpdir: str | os.PathLike[str],
+        prompt: str | None = None,
+        *,
+        trusted_user_ca: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.dir = Path(tmpdir)
         self.prompt = prompt
+        self.trusted_user_ca = Path(trusted_user_ca) if trusted_user_ca is not None else None
         self.user = getpass.getuser()
         self.secret = pyotp.random_base32()
         self.host_key = self.dir / "ssh_host_ed25519_key"
@@ -291,15 +302,26 @@ class RealSshd:
             self.known_hosts.write_text(line)
 
     def _write_sshd_config(self) -> None:
+        if self.trusted_user_ca is not None:
+            methods = (
+                f"TrustedUserCAKeys {self.trusted_user_ca}\n"
+                "AuthorizedKeysFile none\n"
+                "AuthenticationMethods publickey\n"
+                "KbdInteractiveAuthentication no\n"
+            )
+        else:
+            methods = (
+                f"AuthorizedKeysFile {self.authorized_keys}\n"
+                "AuthenticationMethods publickey,keyboard-interactive:pam\n"
+                "KbdInteractiveAuthentication yes\n"
+            )
         self.config_file.write_text(
             f"Port {self.port}\n"
             "ListenAddress 127.0.0.1\n"
             f"HostKey {self.host_key}\n"
             f"PidFile {self.pid_file}\n"
-            f"AuthorizedKeysFile {self.authorized_keys}\n"
-            "AuthenticationMethods publickey,keyboard-interactive:pam\n"
+            f"{methods}"
             "PubkeyAuthentication yes\n"
-            "KbdInteractiveAuthentication yes\n"
             "PasswordAuthentication no\n"
             "UsePAM yes\n"
             "StrictModes no\n"

@@ -123,6 +123,16 @@ def connection_view(state: State = State.PROMPTING) -> dict[str, Any]:
     return session.to_json()
 
 
+def certificate_connection_view() -> dict[str, Any]:
+    """A connection of a cluster whose login is a certificate's (``certificate`` set)."""
+    from hy2fa_lab.core.login_certificate import CertificateLogin
+    from hy2fa_lab.core.login_ssh import SshLogin
+    from hy2fa_lab.core.types import CertificateSpec
+
+    spec = CertificateSpec(issuer="sshproxy", key="/nonexistent/nersc", url="https://x.example")
+    return MasterSession(a_target(), method=CertificateLogin(spec, SshLogin())).to_json()
+
+
 def nested_keys(view: dict[str, Any]) -> set[str]:
     """``outer.inner`` for every key of an object inside ``view``."""
     return {
@@ -355,7 +365,7 @@ def test_the_event_schemas_are_documented_and_carry_the_rest_shapes() -> None:
             f"README.md says {schema_id} is version {documented.group(1)}, "
             f"the schema says {schema['version']}"
         )
-    views = [connection_view(state) for state in State]
+    views = [connection_view(state) for state in State] + [certificate_connection_view()]
     assert set(connection["properties"]) == set().union(*views)
     described = {
         f"{outer}.{inner}"

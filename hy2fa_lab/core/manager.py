@@ -11,6 +11,9 @@ from typing import Any
 
 from . import mux, openssh, processes, remembered, validate
 from .errors import Hy2faError, UnknownCluster
+from .login import LoginMethod
+from .login_certificate import CertificateLogin
+from .login_ssh import SshLogin
 from .session import MasterSession
 from .settings import Settings
 from .sshconfig import split_ssh_argv, ssh_g_args
@@ -111,18 +114,28 @@ class Manager(Targets):
             return old
         session = MasterSession(
             target,
-            ssh=self.settings.ssh,
-            config_file=self.settings.ssh_config,
             prompt_timeout=self.settings.prompt_timeout,
-            connect_timeout=self.settings.connect_timeout,
             on_change=self._notify,
             log=self.log,
+            method=self._method_for(target),
         )
         self._sessions[target.control_path] = session
         self._by_id[session.id] = session
         if old is not None:
             self._retire(old, session)
         return session
+
+    def _method_for(self, target: Target) -> LoginMethod:
+        """The login method ``target``'s profile chose: a certificate's issuer first, else
+        ssh's own questions (``core/login.py``)."""
+        ssh = SshLogin(
+            ssh=self.settings.ssh,
+            config_file=self.settings.ssh_config,
+            connect_timeout=self.settings.connect_timeout,
+        )
+        if target.certificate is not None:
+            return CertificateLogin(target.certificate, ssh)
+        return ssh
 
     def _retire(self, old: MasterSession, new: MasterSession) -> None:
         """``new`` takes ``old``'s place: ``old`` leaves the registry, and its listeners

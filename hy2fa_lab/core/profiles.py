@@ -7,7 +7,10 @@ user, port, ControlPath) always comes from ``ssh -G``, so the user's ssh config 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
+import re
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,7 +20,7 @@ from .mine import FIELDS as MINE_FIELDS
 from .mine import Mine
 from .settings import DEFAULTS
 from .sshconfig import config_hosts, ssh_g
-from .types import Target
+from .types import CertificateSpec, Target
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +41,9 @@ class ClusterProfile:
     # The values the person set themselves (``mine.py``): any of host, user, port, persist,
     # label, ssh_options.
     mine: tuple[str, ...] = ()
+    # Where its certificate comes from (``certificate`` of the config): the login method is
+    # then the certificate's (``login_certificate.py``); None: ssh's own questions.
+    certificate: CertificateSpec | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -101,7 +107,96 @@ BUILTIN_CLUSTERS: dict[str, ClusterProfile] = {
     )
 }
 
-_PROFILE_KEYS = {"host", "port", "user", "persist", "ssh_options", "asks", "docs", "label"}
+_PROFILE_KEYS = {
+    "host",
+    "port",
+    "user",
+    "persist",
+    "ssh_options",
+    "asks",
+    "docs",
+    "label",
+    "certificate",
+}
+_CERTIFICATE_KEYS = {
+    "sshproxy": {"issuer", "url", "scope", "key", "login", "renew_before"},
+}
+_SCOPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def certificate_spec(data: object) -> CertificateSpec:
+    """A profile's ``certificate`` checked: ``{"issuer": "sshproxy", "url", "scope", "key",
+    "login"?, "renew_before"?}``. The URL is HTTPS (plain HTTP only to a loopback address),
+    with no user or password in it; ``key`` is a path (``~`` expanded) that must be absolute."""
+    if not isinstance(data, Mapping):
+        raise InvalidInput(f"certificate must be a mapping, not {validate.shown(data)}")
+    issuer = data.get("issuer")
+    if issuer not in _CERTIFICATE_KEYS:
+        raise InvalidInput(
+            f"certificate: issuer must be one of {', '.join(sorted(_CERTIFICATE_KEYS))}, "
+            f"not {validate.shown(issuer)}"
+        )
+    unknown = [str(key) for key in data if key not in _CERTIFICATE_KEYS[issuer]]
+    if unknown:
+        raise InvalidInput(
+            f"certificate: unknown settings: {validate.shown(', '.join(sorted(unknown)))[1:-1]}"
+        )
+    key = data.get("key")
+    if not isinstance(key, str) or not key.strip() or "\x00" in key or len(key) > 1024:
+        raise InvalidInput(f"certificate: key must be a file path, not {validate.shown(key)}")
+    path = os.path.expanduser(key.strip())
+    if not os.path.isabs(path):
+        raise InvalidInput(f"certificate: key must be an absolute path or start with ~: {key!r}")
+    scope = data.get("scope", "default")
+    if not isinstance(scope, str) or not _SCOPE.fullmatch(scope):
+        raise InvalidInput(f"certificate: scope must be a word, not {validate.shown(scope)}")
+    login = data.get("login")
+    renew = data.get("renew_before", 600)
+    try:
+        renew_before = validate.duration_seconds(renew)
+    except InvalidInput:
+        renew_before = -1
+    if renew_before is None or renew_before < 0 or renew_before > 7 * 86400:
+        raise InvalidInput(
+            "certificate: renew_before must be a duration (seconds, or like 10m) up to 7d, "
+            f"not {validate.shown(renew)}"
+        )
+    return CertificateSpec(
+        issuer=issuer,
+        key=path,
+        url=issuer_url(data.get("url")),
+        scope=scope,
+        login=validate.user(login) if login is not None else None,
+        renew_before=renew_before,
+    )
+
+
+def issuer_url(value: object) -> str:
+    """An issuer's base URL: ``https://``, or ``http://`` to a loopback address only."""
+    if not isinstance(value, str) or len(value) > 512:
+        raise InvalidInput(f"certificate: url must be a URL, not {validate.shown(value)}")
+    parts = urllib.parse.urlsplit(value.strip())
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise InvalidInput(f"certificate: url must be an https:// URL: {validate.shown(value)}")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise InvalidInput(
+            f"certificate: url must hold no user, password, query or fragment: "
+            f"{validate.shown(value)}"
+        )
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise InvalidInput(
+            f"certificate: url must be https:// (plain http only to 127.0.0.1 or ::1): "
+            f"{validate.shown(value)}"
+        )
+    return value.strip().rstrip("/")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address written as one (not a name to resolve)."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def profile_from_config(name: str, data: Mapping[str, Any]) -> ClusterProfile:
@@ -143,6 +238,8 @@ def _profile_from_config(name: str, data: Mapping[str, Any]) -> ClusterProfile:
         except InvalidInput as error:
             raise InvalidInput(f"ssh_options: {error.message}") from None
 
+    certificate = data.get("certificate", base.certificate if base else None)
+
     return ClusterProfile(
         name=name,
         host=validate.host(host),
@@ -154,6 +251,11 @@ def _profile_from_config(name: str, data: Mapping[str, Any]) -> ClusterProfile:
         docs=text("docs"),
         label=text("label"),
         source="config",
+        certificate=(
+            certificate
+            if isinstance(certificate, CertificateSpec) or certificate is None
+            else certificate_spec(certificate)
+        ),
     )
 
 
@@ -388,6 +490,7 @@ def resolve(
         explicit_user=explicit_user,
         explicit_port=explicit_port,
         cluster=profile.name,
+        certificate=profile.certificate,
     )
 
 

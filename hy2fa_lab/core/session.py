@@ -155,6 +155,7 @@ class MasterSession:
             "persist": self.target.persist,
             "updated": _iso(self.updated),
             "version": self.version,
+            "certificate": self.method.view(),
         }
 
     def lines_since_answer(self) -> list[str]:

@@ -74,6 +74,25 @@ class Prompt:
 
 
 @dataclass(frozen=True)
+class CertificateSpec:
+    """Where a cluster's certificate comes from (the profile key ``certificate``), checked
+    (``profiles.certificate_spec``): ``issuer`` ``sshproxy`` (NERSC's service at ``url``,
+    ``scope``), the private key's path ``key`` (the certificate is ``key + "-cert.pub"``), the
+    name at the issuer ``login`` (``None``: the ssh user) and ``renew_before`` seconds."""
+
+    issuer: str
+    key: str
+    url: str = ""
+    scope: str = "default"
+    login: str | None = None
+    renew_before: int = 600
+
+    @property
+    def certificate_file(self) -> str:
+        return self.key + "-cert.pub"
+
+
+@dataclass(frozen=True)
 class Target:
     """Everything needed to start or find one master, fully resolved.
 
@@ -92,6 +111,7 @@ class Target:
     explicit_user: str | None = None
     explicit_port: int | None = None
     cluster: str = ""  # the profile it came from; ``name`` may add ``user@``
+    certificate: CertificateSpec | None = None  # the profile's; its login method is then that
 
     @property
     def profile(self) -> str:

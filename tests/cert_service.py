@@ -1,0 +1,147 @@
+"""A certificate service of the tests' own on 127.0.0.1 that behaves as NERSC's sshproxy does.
+
+``POST /create_pair/<scope>/`` with HTTP Basic ``user:password+TOTP``: 200 with a PEM private
+key directly followed by one ``ssh-rsa-cert-v01@openssh.com ... <user> serial:<n>`` line (no
+trailing newline), signed with ``ssh-keygen -s CA -I user_<u> -n <u> -V +<lifetime>``; 401
+``Authentication failed. Failed login: <user>`` with ``WWW-Authenticate: Basic``; five
+failures lock the user out (403). ``mode`` makes it answer 500 or a garbage body instead.
+Every request's Authorization header is kept (``seen``) so a test can check what was sent.
+
+    service = CertService(tmpdir, user="ola", password="pw").start()
+    service.url, service.ca_public, service.totp()
+    service.stop()
+"""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pyotp
+
+LOCK_AFTER = 5
+SCOPES = {"default": "+1h", "short": "+2m"}
+
+
+class CertService:
+    def __init__(self, tmpdir: str | Path, *, user: str, password: str) -> None:
+        self.dir = Path(tmpdir)
+        self.user = user
+        self.password = password
+        self.secret = pyotp.random_base32()
+        self.ca = self.dir / "ca"
+        self.ca_public = self.dir / "ca.pub"
+        self.mode = "ok"  # or "500", "garbage"
+        self.failures = 0
+        self.requests = 0
+        self.serial = 0
+        self.seen: list[str] = []  # the Authorization headers received
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def totp(self) -> str:
+        return pyotp.TOTP(self.secret).now()
+
+    def wrong_code(self) -> str:
+        right = self.totp()
+        return next(c for c in ("000000", "111111", "222222") if c != right)
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> CertService:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "test-ca", "-f", str(self.ca)],
+            check=True,
+        )
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                service.requests += 1
+                parts = self.path.strip("/").split("/")
+                if len(parts) != 2 or parts[0] != "create_pair" or parts[1] not in SCOPES:
+                    self._send(404, "Not found")
+                    return
+                header = self.headers.get("Authorization", "")
+                service.seen.append(header)
+                user, given = _basic(header)
+                if service.failures >= LOCK_AFTER:
+                    self._send(403, f"User {user} is locked out")
+                    return
+                expected = service.password + service.totp()
+                if user != service.user or given != expected:
+                    service.failures += 1
+                    self._send(
+                        401,
+                        f"Authentication failed. Failed login: {user}",
+                        {"WWW-Authenticate": 'Basic realm="sshproxy"'},
+                    )
+                    return
+                service.failures = 0
+                if service.mode == "500":
+                    self._send(500, "Internal Server Error")
+                    return
+                if service.mode == "garbage":
+                    self._send(200, "<html>maintenance</html>")
+                    return
+                self._send(200, service._pair(user, SCOPES[parts[1]]))
+
+            def _send(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def _pair(self, user: str, lifetime: str) -> str:
+        self.serial += 1
+        with tempfile.TemporaryDirectory(dir=self.dir) as work:
+            key = Path(work, "key")
+            subprocess.run(
+                ["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-m", "PEM", "-N", "",
+                 "-C", user, "-f", str(key)],
+                check=True,
+            )  # fmt: skip
+            subprocess.run(
+                ["ssh-keygen", "-q", "-s", str(self.ca), "-I", f"user_{user}", "-n", user,
+                 "-V", lifetime, "-z", str(self.serial), str(key) + ".pub"],
+                check=True,
+            )  # fmt: skip
+            private = key.read_text()
+            cert = Path(str(key) + "-cert.pub").read_text().split()
+        return private + f"{cert[0]} {cert[1]} {user} serial:{self.serial}"
+
+
+def _basic(header: str) -> tuple[str, str]:
+    if not header.startswith("Basic "):
+        return "", ""
+    try:
+        user, _, given = base64.b64decode(header[6:]).decode().partition(":")
+    except ValueError:
+        return "", ""
+    return user, given
