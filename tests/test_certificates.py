@@ -1,6 +1,6 @@
-"""Certificate logins (issue 21): a profile's ``certificate``, the certificate service of the
-tests' own (``cert_service.py``, as NERSC's sshproxy behaves) and a real sshd that trusts only
-its CA (``TrustedUserCAKeys``, ``AuthorizedKeysFile none``)."""
+"""Certificate logins (issue 21): a profile's ``certificate``, the project's own certificate
+service (``hy2fa_lab/demo/issuer.py``, as NERSC's sshproxy behaves; the demo's too) and a real
+sshd that trusts only its CA (``TrustedUserCAKeys``, ``AuthorizedKeysFile none``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cert_service import CertService
 from procs import next_prompt, ssh_processes
 
 from hy2fa_lab.core import certificates, mux
@@ -23,6 +22,7 @@ from hy2fa_lab.core.manager import Manager, Settings
 from hy2fa_lab.core.profiles import certificate_spec, load_profiles
 from hy2fa_lab.core.session import MasterSession
 from hy2fa_lab.core.types import PromptKind, Reason, State
+from hy2fa_lab.demo.issuer import CertService
 
 try:  # tests/ may or may not be a package
     from .sshd_fixture import RealSshd, missing_requirements

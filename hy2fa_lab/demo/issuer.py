@@ -1,11 +1,14 @@
-"""A certificate service of the tests' own on 127.0.0.1 that behaves as NERSC's sshproxy does.
+"""A certificate issuer on 127.0.0.1 that behaves as NERSC's sshproxy does: the demo's
+(``hy2fa demo``, cluster ``demo-cert``) and the tests'.
 
 ``POST /create_pair/<scope>/`` with HTTP Basic ``user:password+TOTP``: 200 with a PEM private
 key directly followed by one ``ssh-rsa-cert-v01@openssh.com ... <user> serial:<n>`` line (no
 trailing newline), signed with ``ssh-keygen -s CA -I user_<u> -n <u> -V +<lifetime>``; 401
 ``Authentication failed. Failed login: <user>`` with ``WWW-Authenticate: Basic``; five
 failures lock the user out (403). ``mode`` makes it answer 500 or a garbage body instead.
-Every request's Authorization header is kept (``seen``) so a test can check what was sent.
+``lifetimes`` is each scope's ``ssh-keygen -V`` interval; a test sets one to hand out a
+certificate already expired (``"-2h:-1m"``) or running out soon (``"+5m"``) at once. Every
+request's Authorization header is kept (``seen``) so a test can check what was sent.
 
     service = CertService(tmpdir, user="ola", password="pw").start()
     service.url, service.ca_public, service.totp()
@@ -15,6 +18,8 @@ Every request's Authorization header is kept (``seen``) so a test can check what
 from __future__ import annotations
 
 import base64
+import hmac
+import secrets
 import subprocess
 import tempfile
 import threading
@@ -24,15 +29,17 @@ from pathlib import Path
 import pyotp
 
 LOCK_AFTER = 5
-SCOPES = {"default": "+1h", "short": "+2m"}
+SCOPES = {"default": "+1h", "short": "+2m"}  # each scope's ssh-keygen -V interval
 
 
 class CertService:
-    def __init__(self, tmpdir: str | Path, *, user: str, password: str) -> None:
+    def __init__(self, tmpdir: str | Path, *, user: str, password: str, digits: int = 6) -> None:
         self.dir = Path(tmpdir)
         self.user = user
         self.password = password
         self.secret = pyotp.random_base32()
+        self.digits = digits
+        self.lifetimes = dict(SCOPES)
         self.ca = self.dir / "ca"
         self.ca_public = self.dir / "ca.pub"
         self.mode = "ok"  # or "500", "garbage"
@@ -44,11 +51,15 @@ class CertService:
         self._thread: threading.Thread | None = None
 
     def totp(self) -> str:
-        return pyotp.TOTP(self.secret).now()
+        return str(pyotp.TOTP(self.secret, digits=self.digits).now())
 
     def wrong_code(self) -> str:
-        right = self.totp()
-        return next(c for c in ("000000", "111111", "222222") if c != right)
+        """A code of the right length that is not the one now (random: never found by chance)."""
+        totp = pyotp.TOTP(self.secret, digits=self.digits)
+        while True:
+            code = f"{secrets.randbelow(10**self.digits):0{self.digits}d}"
+            if not totp.verify(code, valid_window=1):
+                return code
 
     @property
     def url(self) -> str:
@@ -58,9 +69,11 @@ class CertService:
     def start(self) -> CertService:
         self.dir.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "test-ca", "-f", str(self.ca)],
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "hy2fa-demo-ca", "-f",
+             str(self.ca)],
             check=True,
-        )
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
         service = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -70,7 +83,8 @@ class CertService:
             def do_POST(self) -> None:
                 service.requests += 1
                 parts = self.path.strip("/").split("/")
-                if len(parts) != 2 or parts[0] != "create_pair" or parts[1] not in SCOPES:
+                scopes = service.lifetimes
+                if len(parts) != 2 or parts[0] != "create_pair" or parts[1] not in scopes:
                     self._send(404, "Not found")
                     return
                 header = self.headers.get("Authorization", "")
@@ -80,7 +94,10 @@ class CertService:
                     self._send(403, f"User {user} is locked out")
                     return
                 expected = service.password + service.totp()
-                if user != service.user or given != expected:
+                if not (
+                    hmac.compare_digest(user.encode(), service.user.encode())
+                    and hmac.compare_digest(given.encode(), expected.encode())
+                ):
                     service.failures += 1
                     self._send(
                         401,
@@ -95,7 +112,7 @@ class CertService:
                 if service.mode == "garbage":
                     self._send(200, "<html>maintenance</html>")
                     return
-                self._send(200, service._pair(user, SCOPES[parts[1]]))
+                self._send(200, service._pair(user, service.lifetimes[parts[1]]))
 
             def _send(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
                 data = body.encode()
@@ -108,7 +125,9 @@ class CertService:
                 self.wfile.write(data)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="hy2fa-issuer", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -117,6 +136,9 @@ class CertService:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
 
     def _pair(self, user: str, lifetime: str) -> str:
         self.serial += 1
@@ -125,12 +147,12 @@ class CertService:
             subprocess.run(
                 ["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-m", "PEM", "-N", "",
                  "-C", user, "-f", str(key)],
-                check=True,
+                check=True, stdin=subprocess.DEVNULL,
             )  # fmt: skip
             subprocess.run(
                 ["ssh-keygen", "-q", "-s", str(self.ca), "-I", f"user_{user}", "-n", user,
                  "-V", lifetime, "-z", str(self.serial), str(key) + ".pub"],
-                check=True,
+                check=True, stdin=subprocess.DEVNULL,
             )  # fmt: skip
             private = key.read_text()
             cert = Path(str(key) + "-cert.pub").read_text().split()
