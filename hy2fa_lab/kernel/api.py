@@ -67,6 +67,13 @@ def ensure(
 
     With the server extension, the login runs in the Jupyter server and the code is typed in
     JupyterLab (dialog or sidebar); without it, the engine runs here and asks with getpass.
+
+    A cluster whose site hands out certificates (profile key ``certificate``) renews when a
+    login is needed, never under a live master: ssh multiplexes over the master, which keeps
+    working after its certificate expires, so a live master is returned as it is. Once the
+    master is gone, the login uses the certificate on disk when it is still valid for longer
+    than ``renew_before`` (nothing asked), and otherwise asks for the password + OTP, in Lab
+    (or here) like any other question.
     Raises :class:`Hy2faError` (its ``reason`` says why) on failure or after ``timeout``.
     """
     _check(cluster, user, persist, timeout)
