@@ -290,19 +290,48 @@ def _target(manager: Targets, args: argparse.Namespace) -> Target:
     return manager.resolve(args.target, **_options(args))
 
 
+def _duration(seconds: float) -> str:
+    """23 h 12 min, 5 min, less than a minute."""
+    minutes = int(seconds // 60)
+    if minutes >= 60:
+        return f"{minutes // 60} h {minutes % 60} min"
+    return f"{minutes} min" if minutes else "less than a minute"
+
+
+def _certificate_words(row: ClusterRow) -> str:
+    """The certificate's validity, beside the master's state (two different things)."""
+    from .core import mux
+
+    cert = row.certificate
+    if cert is None:
+        return ""
+    left = cert.seconds_left()
+    if left == float("inf"):
+        return "certificate never expires"
+    if left > 0:
+        return f"certificate valid for {_duration(left)}"
+    said = f"certificate expired {_duration(-left)} ago"
+    if row.liveness is mux.Liveness.ALIVE:
+        return f"{said}; the master still runs"
+    return said
+
+
 def _state_line(row: ClusterRow) -> str:
     from .core import mux
 
     assert row.target is not None
     name, path = row.target.name, row.target.control_path
+    cert = _certificate_words(row)
+    cert = f"; {cert}" if cert else ""
     if row.liveness is mux.Liveness.ALIVE:
-        return f"{name}: connected (master pid {row.master_pid}) {path}"
+        return f"{name}: connected (master pid {row.master_pid}{cert}) {path}"
     if row.liveness is mux.Liveness.UNRESPONSIVE:
-        return f"{name}: unresponsive ({row.message}) {path}"
+        return f"{name}: unresponsive ({row.message}{cert}) {path}"
     if row.liveness is mux.Liveness.UNTRUSTED:
         return f"{name}: not used ({row.message})"
     stale = " (stale socket)" if row.liveness is mux.Liveness.STALE else ""
-    return f"{name}: not connected{stale} {path}"
+    cert = f" ({cert[2:]})" if cert else ""
+    return f"{name}: not connected{stale}{cert} {path}"
 
 
 class _TerminalReader:
@@ -466,6 +495,10 @@ async def _connect(args: argparse.Namespace, out: TextIO) -> int:
                 f"persist {session.target.persist}) {session.target.control_path}",
                 file=out,
             )
+            # The certificate as its files say now (a row of hy2fa status).
+            row = await asyncio.to_thread(manager.survey_target, session.target)
+            if row.certificate is not None:
+                print(f"{name}: {_certificate_words(row)}", file=out)
             return EXIT_OK
         from .core import messages
 
@@ -524,7 +557,8 @@ def _row_line(row: ClusterRow, width: int = 0) -> str:
         message = row.error.message if row.error else "not resolved"
         return f"{row.name:<{width}}  error: {message}{yours}"
     where = f"{row.target.user}@{row.target.hostname}:{row.target.port}"
-    note = f"  ({row.message})" if row.message else ""
+    notes = [note for note in (row.message, _certificate_words(row)) if note]
+    note = f"  ({'; '.join(notes)})" if notes else ""
     return f"{row.name:<{width}}  {row.state.value:<12}  {where}{note}{yours}"
 
 

@@ -144,9 +144,22 @@ def nested_keys(view: dict[str, Any]) -> set[str]:
 
 
 def cluster_rows() -> tuple[dict[str, Any], dict[str, Any]]:
-    """A resolved row (with a socket message) and one that did not resolve."""
-    profile = ClusterProfile(name="saga", host="saga.sigma2.no", label="Saga (Sigma2)")
-    resolved = ClusterRow(profile, target=a_target(), message="stale socket removed")
+    """A resolved row (with a socket message and a certificate) and one that did not
+    resolve."""
+    from datetime import datetime, timezone
+
+    from hy2fa_lab.core.certificates import Certificate
+    from hy2fa_lab.core.types import CertificateSpec
+
+    spec = CertificateSpec(issuer="sshproxy", key="/nonexistent/nersc", url="https://x.example")
+    profile = ClusterProfile(
+        name="saga", host="saga.sigma2.no", label="Saga (Sigma2)", certificate=spec
+    )
+    now = datetime.now(timezone.utc)
+    certificate = Certificate(spec.key, now, now, ("ola",), "user_ola", key_matches=True)
+    resolved = ClusterRow(
+        profile, target=a_target(), message="stale socket removed", certificate=certificate
+    )
     failed = ClusterRow(profile, error=UnknownCluster("No cluster named 'saga'"))
     return resolved.to_json(), failed.to_json()
 

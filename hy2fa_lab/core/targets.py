@@ -21,6 +21,7 @@ from .settings import Settings
 from .types import State, Target
 
 if TYPE_CHECKING:
+    from .certificates import Certificate
     from .managed_config import HostBlock
 
 __all__ = ["ClusterRow", "Settings", "Targets", "socket_state"]
@@ -48,6 +49,9 @@ class ClusterRow:
     message: str = ""
     liveness: mux.Liveness = mux.Liveness.ABSENT  # what the socket itself said
     connection_id: str | None = None  # the id of the connection shown in this row
+    # What the key and certificate files of a certificate profile say (read from disk, no
+    # network); None when the profile has none or the files are not there.
+    certificate: Certificate | None = None
 
     @property
     def name(self) -> str:
@@ -80,7 +84,18 @@ class ClusterRow:
         )
         if self.message:
             row["message"] = self.message
+        if self.certificate is not None and self.profile.certificate is not None:
+            row["certificate"] = self.certificate.view(self.profile.certificate.issuer)
         return row
+
+    def read_certificate(self) -> None:
+        """Read the profile's key and certificate files (blocking; never the issuer)."""
+        spec = self.profile.certificate
+        if spec is None:
+            return
+        from . import certificates  # cryptography: only for a profile that has a certificate
+
+        self.certificate = certificates.read(spec)
 
 
 class Targets:
@@ -223,6 +238,7 @@ class Targets:
         for row in rows:
             if row.target is not None:
                 row.observe(found[row.target.control_path])
+            row.read_certificate()
         return rows
 
     def survey_target(self, target: Target) -> ClusterRow:
@@ -232,4 +248,5 @@ class Targets:
         )
         row = ClusterRow(profile, target=target)
         row.observe(mux.status(target.control_path))
+        row.read_certificate()
         return row
