@@ -153,6 +153,11 @@ export interface IConnection {
     valid_before: string | null;
     principals: string[];
     key: string;
+    /**
+     * Issuer `command`: the link (http or https only, escaped) and code the site's tool
+     * printed (device flow), while it waits for the sign-in; null otherwise.
+     */
+    device?: { url: string; code: string | null } | null;
   } | null;
 }
 

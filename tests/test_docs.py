@@ -133,6 +133,19 @@ def certificate_connection_view() -> dict[str, Any]:
     return MasterSession(a_target(), method=CertificateLogin(spec, SshLogin())).to_json()
 
 
+def command_connection_view() -> dict[str, Any]:
+    """A connection whose certificate comes from the site's tool (issuer ``command``), while
+    the tool waits for a sign-in in the browser (``certificate.device``)."""
+    from hy2fa_lab.core.issuer_command import CommandLogin
+    from hy2fa_lab.core.login_ssh import SshLogin
+    from hy2fa_lab.core.types import CertificateSpec
+
+    spec = CertificateSpec(issuer="command", key="/nonexistent/cscs", argv=("cscs-key",))
+    method = CommandLogin(spec, SshLogin())
+    method.tool.device, method._running = {"url": "https://x.example/d", "code": "ABCD-1234"}, True
+    return MasterSession(a_target(), method=method).to_json()
+
+
 def nested_keys(view: dict[str, Any]) -> set[str]:
     """``outer.inner`` for every key of an object inside ``view``."""
     return {
@@ -378,7 +391,8 @@ def test_the_event_schemas_are_documented_and_carry_the_rest_shapes() -> None:
             f"README.md says {schema_id} is version {documented.group(1)}, "
             f"the schema says {schema['version']}"
         )
-    views = [connection_view(state) for state in State] + [certificate_connection_view()]
+    views = [connection_view(state) for state in State]
+    views += [certificate_connection_view(), command_connection_view()]
     assert set(connection["properties"]) == set().union(*views)
     described = {
         f"{outer}.{inner}"

@@ -74,6 +74,28 @@ async def test_every_state_of_a_connection_is_a_valid_event_of_the_rest_shape(
     assert seen[2]["verifying"]["lines"] == ["Pushed a login request to your device..."]
 
 
+async def test_a_device_flow_link_of_a_command_issuer_is_a_valid_event(
+    emitted: tuple[EventEmitter, list[dict[str, Any]]],
+) -> None:
+    from hy2fa_lab.core.issuer_command import CommandLogin
+    from hy2fa_lab.core.login_ssh import SshLogin
+    from hy2fa_lab.core.types import CertificateSpec
+
+    emitter, seen = emitted
+    spec = CertificateSpec(issuer="command", key="/nonexistent/cscs", argv=("cscs-key",))
+    method = CommandLogin(spec, SshLogin())
+    session = MasterSession(TARGET, on_change=emitter.connection_changed, method=method)
+    session._set(State.STARTING)
+    method.tool.device, method._running = {"url": "https://x.example/d", "code": None}, True
+    session._set(State.VERIFYING)
+    method._running = False
+    session._fail(Reason.CANCELLED, "Cancelled")
+    await asyncio.sleep(0.05)  # listeners run as tasks
+    assert [e["state"] for e in seen] == ["starting", "verifying", "failed"]  # none refused
+    devices = [e["certificate"]["device"] for e in seen]
+    assert devices == [None, {"url": "https://x.example/d", "code": None}, None]
+
+
 async def test_every_reason_of_a_failure_is_a_valid_event(
     emitted: tuple[EventEmitter, list[dict[str, Any]]],
 ) -> None:

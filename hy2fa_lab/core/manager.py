@@ -11,6 +11,7 @@ from typing import Any
 
 from . import mux, openssh, processes, remembered, validate
 from .errors import Hy2faError, UnknownCluster
+from .issuer_command import CommandLogin
 from .login import LoginMethod
 from .login_certificate import CertificateLogin
 from .login_ssh import SshLogin
@@ -133,6 +134,8 @@ class Manager(Targets):
             config_file=self.settings.ssh_config,
             connect_timeout=self.settings.connect_timeout,
         )
+        if target.certificate is not None and target.certificate.issuer == "command":
+            return CommandLogin(target.certificate, ssh)
         if target.certificate is not None:
             return CertificateLogin(target.certificate, ssh)
         return ssh

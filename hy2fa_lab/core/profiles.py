@@ -120,14 +120,21 @@ _PROFILE_KEYS = {
 }
 _CERTIFICATE_KEYS = {
     "sshproxy": {"issuer", "url", "scope", "key", "login", "renew_before"},
+    # The site's own tool (CSCS cscs-key, Cineca step, Isambard clifton): from the person's
+    # Jupyter config only (no REST body, own-settings file or remembered master has a
+    # ``certificate``), run by ``issuer_command.py``.
+    "command": {"issuer", "argv", "key", "renew_before"},
 }
+_MAX_ARGV = 64
 _SCOPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 def certificate_spec(data: object) -> CertificateSpec:
     """A profile's ``certificate`` checked: ``{"issuer": "sshproxy", "url", "scope", "key",
-    "login"?, "renew_before"?}``. The URL is HTTPS (plain HTTP only to a loopback address),
-    with no user or password in it; ``key`` is a path (``~`` expanded) that must be absolute."""
+    "login"?, "renew_before"?}`` or ``{"issuer": "command", "argv", "key", "renew_before"?}``.
+    The URL is HTTPS (plain HTTP only to a loopback address), with no user or password in it;
+    ``key`` is a path (``~`` expanded) that must be absolute; ``argv`` a list of words (the
+    first one's ``~`` expanded), run without a shell."""
     if not isinstance(data, Mapping):
         raise InvalidInput(f"certificate must be a mapping, not {validate.shown(data)}")
     issuer = data.get("issuer")
@@ -164,11 +171,29 @@ def certificate_spec(data: object) -> CertificateSpec:
     return CertificateSpec(
         issuer=issuer,
         key=path,
-        url=issuer_url(data.get("url")),
+        url=issuer_url(data.get("url")) if issuer == "sshproxy" else "",
         scope=scope,
         login=validate.user(login) if login is not None else None,
         renew_before=renew_before,
+        argv=command_argv(data.get("argv")) if issuer == "command" else (),
     )
+
+
+def command_argv(value: object) -> tuple[str, ...]:
+    """The ``command`` issuer's tool and its arguments: a list (never a shell line) of at most
+    64 words without NUL, the first a program (``~`` expanded)."""
+    if (
+        not isinstance(value, (list, tuple))
+        or not 0 < len(value) <= _MAX_ARGV
+        or not all(isinstance(word, str) and "\x00" not in word and len(word) <= 4096
+                   for word in value)
+        or not value[0].strip()
+    ):  # fmt: skip
+        raise InvalidInput(
+            "certificate: argv must be a list of words (the program first, no shell), "
+            f"not {validate.shown(value)}"
+        )
+    return (os.path.expanduser(value[0].strip()), *value[1:])
 
 
 def issuer_url(value: object) -> str:

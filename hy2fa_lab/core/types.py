@@ -77,8 +77,10 @@ class Prompt:
 class CertificateSpec:
     """Where a cluster's certificate comes from (the profile key ``certificate``), checked
     (``profiles.certificate_spec``): ``issuer`` ``sshproxy`` (NERSC's service at ``url``,
-    ``scope``), the private key's path ``key`` (the certificate is ``key + "-cert.pub"``), the
-    name at the issuer ``login`` (``None``: the ssh user) and ``renew_before`` seconds."""
+    ``scope``) or ``command`` (the site's own tool, ``argv``, run by ``issuer_command.py``;
+    from the person's Jupyter config only), the private key's path ``key`` (the certificate
+    is ``key + "-cert.pub"``), the name at the issuer ``login`` (``None``: the ssh user) and
+    ``renew_before`` seconds."""
 
     issuer: str
     key: str
@@ -86,6 +88,7 @@ class CertificateSpec:
     scope: str = "default"
     login: str | None = None
     renew_before: int = 600
+    argv: tuple[str, ...] = ()
 
     @property
     def certificate_file(self) -> str:
