@@ -27,7 +27,7 @@ import pytest
 from procs import cmdlines, next_prompt, process_alive, ssh_processes
 from test_server_api import call, call_error
 
-from hy2fa_lab.core import mine, mux, remembered
+from hy2fa_lab.core import mine, mux, processes, remembered
 from hy2fa_lab.core.errors import InvalidInput
 from hy2fa_lab.core.issuer_command import device_of
 from hy2fa_lab.core.manager import Manager, Settings
@@ -270,7 +270,12 @@ async def test_the_link_and_code_show_while_it_waits_then_the_master_opens(site:
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == f"via-device {site.sshd.user}"
     assert "Accepted publickey" in site.sshd.log()
+    master = session.master_pid
+    assert master is not None
+    exited = processes.process_exit(master)  # the socket goes a moment before the process
     await manager.disconnect(session.id)
+    if exited is not None:
+        await asyncio.wait_for(exited, 10)
     assert ssh_processes(session.target.control_path) == {}
 
     again = await manager.connect("cscs")  # valid: the tool does not run again
