@@ -1,7 +1,15 @@
 import type { ServerConnection } from '@jupyterlab/services';
 
 import { requestAPI } from './request';
-import { IAsk, ICluster, IConnection } from './tokens';
+import {
+  IAsk,
+  ICluster,
+  IConnection,
+  IMineValues,
+  INewCluster,
+  ISshConfigPreview,
+  ISshConfigWritten
+} from './tokens';
 
 /** `GET hy2fa/asks`. */
 export interface IAsksReply {
@@ -47,6 +55,21 @@ export interface IBackend {
   answerAsk(id: string, response: string): Promise<void>;
   /** Cancel: the ssh that asks ends. */
   cancelAsk(id: string): Promise<void>;
+  /** `PATCH hy2fa/clusters/<name>`: the person's values (`null` forgets one); the row. */
+  setMine(name: string, values: IMineValues): Promise<ICluster>;
+  /** `POST hy2fa/clusters`: a cluster of the person's own; its row. */
+  addCluster(cluster: INewCluster): Promise<ICluster>;
+  /**
+   * `DELETE hy2fa/clusters/<name>`: the row as the site gives it (200), or null when it
+   * was a cluster of the person's own, now gone (204).
+   */
+  forgetMine(name: string): Promise<ICluster | null>;
+  /** `GET hy2fa/clusters/<name>/config-ssh`: what would be written. */
+  sshConfigPreview(name: string): Promise<ISshConfigPreview>;
+  /** `POST hy2fa/clusters/<name>/config-ssh`: write it. */
+  writeSshConfig(name: string): Promise<ISshConfigWritten>;
+  /** `DELETE hy2fa/clusters/<name>/config-ssh`: take it out. */
+  removeSshConfig(name: string): Promise<void>;
 }
 
 const json = (body: unknown): RequestInit => ({
@@ -58,6 +81,9 @@ const path = (name: string): string =>
   `connections/${encodeURIComponent(name)}`;
 
 const askPath = (id: string): string => `asks/${encodeURIComponent(id)}`;
+
+const clusterPath = (name: string): string =>
+  `clusters/${encodeURIComponent(name)}`;
 
 /** The server extension's REST API, through the application's server connection. */
 export class RestBackend implements IBackend {
@@ -117,6 +143,40 @@ export class RestBackend implements IBackend {
 
   async cancelAsk(id: string): Promise<void> {
     await this.request<null>(askPath(id), { method: 'DELETE' });
+  }
+
+  setMine(name: string, values: IMineValues): Promise<ICluster> {
+    return this.request<ICluster>(clusterPath(name), {
+      method: 'PATCH',
+      body: JSON.stringify(values)
+    });
+  }
+
+  addCluster(cluster: INewCluster): Promise<ICluster> {
+    return this.request<ICluster>('clusters', json(cluster));
+  }
+
+  async forgetMine(name: string): Promise<ICluster | null> {
+    const row = await this.request<ICluster | null>(clusterPath(name), {
+      method: 'DELETE'
+    });
+    return row ?? null;
+  }
+
+  sshConfigPreview(name: string): Promise<ISshConfigPreview> {
+    return this.request<ISshConfigPreview>(`${clusterPath(name)}/config-ssh`);
+  }
+
+  writeSshConfig(name: string): Promise<ISshConfigWritten> {
+    return this.request<ISshConfigWritten>(`${clusterPath(name)}/config-ssh`, {
+      method: 'POST'
+    });
+  }
+
+  async removeSshConfig(name: string): Promise<void> {
+    await this.request<unknown>(`${clusterPath(name)}/config-ssh`, {
+      method: 'DELETE'
+    });
   }
 
   /**

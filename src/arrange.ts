@@ -17,17 +17,22 @@ export interface IArranged {
   more: ICluster[];
 }
 
-/** Sources that are the person's own: their Jupyter config, ~/.ssh/config, a host they named. */
+/**
+ * Sources that are the person's own: their Jupyter config, ~/.ssh/config, a cluster they
+ * added, a host they named.
+ */
 const OWN_SOURCES: ReadonlySet<string> = new Set([
   'config',
   'ssh_config',
+  'mine',
   'host'
 ]);
 
 /**
  * Where a cluster goes, best first: a login under way (0); a master, or a login that just
- * ended, to see (1); pinned (2); recently used (3); from the person's own config (4);
- * anything else is "more" (null).
+ * ended, to see (1); pinned (2); recently used (3); from the person's own config, added
+ * by them, or with settings of theirs (their user name on it) (4); anything else is
+ * "more" (null).
  */
 export function rank(
   cluster: ICluster,
@@ -50,7 +55,7 @@ export function rank(
   if (prefs.recent.includes(cluster.name)) {
     return 3;
   }
-  if (OWN_SOURCES.has(cluster.source)) {
+  if (OWN_SOURCES.has(cluster.source) || (cluster.mine ?? []).length > 0) {
     return 4;
   }
   return null;

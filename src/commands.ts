@@ -9,6 +9,7 @@ import type { TranslationBundle } from '@jupyterlab/translation';
 import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
 import { RestBackend } from './api';
+import { connectAsking } from './clusterforms';
 import { CHECK_SETUP_COMMAND, checkSetupIcon, openDoctor } from './doctor';
 import { isUnsupported } from './errors';
 import { CommandIDs, IHy2faModel } from './tokens';
@@ -80,8 +81,9 @@ export function addToPalette(
 }
 
 /**
- * `hy2fa:connect`: log in to `args.cluster`, or to a cluster picked from a list. The
- * prompt shows in a dialog, or in the sidebar when dialogs are off.
+ * `hy2fa:connect`: log in to `args.cluster`, or to a cluster picked from a list (the first
+ * time on a built-in cluster, after asking the person's user name there). The prompt shows
+ * in a dialog, or in the sidebar when dialogs are off.
  */
 async function connect(
   context: ICommandContext,
@@ -104,7 +106,9 @@ async function connect(
     context.openSidebar();
   }
   try {
-    await model.connect(cluster);
+    // The first Connect to a built-in cluster asks the person's user name there.
+    const row = model.cluster(cluster);
+    await (row ? connectAsking(model, row, trans) : model.connect(cluster));
   } catch (error) {
     if (!isUnsupported(error)) {
       throw error;

@@ -3,7 +3,7 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette } from '@jupyterlab/apputils';
+import { ICommandPalette, Notification } from '@jupyterlab/apputils';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
 import {
@@ -13,6 +13,7 @@ import {
 } from '@jupyterlab/translation';
 
 import { RestBackend } from './api';
+import { askPermission, BrowserNotifications } from './browsernotify';
 import { addCommands, addToPalette } from './commands';
 import { notifyConfigProblems } from './configproblems';
 import { AskDialogs, PromptDialogs } from './dialog';
@@ -35,6 +36,7 @@ interface ISettings {
   pollSeconds: number;
   dialogs: boolean;
   askDialogs: boolean;
+  browserNotifications: boolean;
 }
 
 /**
@@ -64,7 +66,8 @@ function activate(
   const settings: ISettings = {
     pollSeconds: 10,
     dialogs: true,
-    askDialogs: true
+    askDialogs: true,
+    browserNotifications: false
   };
   // Events first; the model's poll repairs anything missed (and notices expired masters).
   // Whatever changed before the event subscription was live is asked for once it is.
@@ -94,6 +97,18 @@ function activate(
     onUnsupported: openSidebar,
     trans
   });
+  // A question while this tab is hidden: a browser notification too (off by default).
+  new BrowserNotifications(model, {
+    enabled: () => settings.browserNotifications,
+    label,
+    trans,
+    focus: () => {
+      window.focus();
+      if (!settings.dialogs) {
+        openSidebar(); // where the question waits when no dialog pops up
+      }
+    }
+  });
   // What of the server's c.Hy2faLab config is not used: said once, at start.
   void notifyConfigProblems(app.serviceManager.serverSettings, trans);
   addCommands(app, {
@@ -113,7 +128,7 @@ function activate(
     });
   }
   if (settingRegistry) {
-    loadSettings(settingRegistry, settings, model, askDialogs, prefs);
+    loadSettings(settingRegistry, settings, model, askDialogs, prefs, trans);
   }
   return model;
 }
@@ -146,15 +161,23 @@ function loadSettings(
   settings: ISettings,
   model: Hy2faModel,
   askDialogs: AskDialogs,
-  prefs: ClusterPrefs
+  prefs: ClusterPrefs,
+  trans: TranslationBundle
 ): void {
   registry
     .load(PLUGIN_ID)
     .then(loaded => {
+      let first = true;
       const apply = (): void => {
         settings.pollSeconds = loaded.get('pollSeconds').composite as number;
         settings.dialogs = loaded.get('dialogs').composite as boolean;
         settings.askDialogs = loaded.get('askDialogs').composite !== false;
+        const notify = loaded.get('browserNotifications').composite === true;
+        if (notify && !settings.browserNotifications) {
+          void allowNotifications(trans, first);
+        }
+        settings.browserNotifications = notify;
+        first = false;
         model.pollInterval = settings.pollSeconds * 1000;
         askDialogs.update();
       };
@@ -165,6 +188,61 @@ function loadSettings(
     .catch(reason => {
       console.warn('hy2fa-lab: could not load settings', reason);
     });
+}
+
+/** Remembers, in this browser, that its permission to notify was asked for at start. */
+const ASKED_KEY = 'hy2fa-lab:notification-permission-asked';
+
+/**
+ * Browser notifications were turned on: ask the browser's permission (it asks the person
+ * once). At start, with the setting on from before, it is asked once per browser, so a
+ * person who closed the browser's question is not asked at every load. A browser that
+ * refuses is said in Lab, with what to do.
+ */
+async function allowNotifications(
+  trans: TranslationBundle,
+  atStart: boolean
+): Promise<void> {
+  if (atStart) {
+    try {
+      if (window.localStorage.getItem(ASKED_KEY)) {
+        return;
+      }
+      window.localStorage.setItem(ASKED_KEY, '1');
+    } catch {
+      // no storage (a private window): ask
+    }
+  }
+  const permission = await askPermission();
+  if (permission === 'default') {
+    // A browser that asks only from a click (Firefox): one click here is one.
+    Notification.info(
+      trans.__(
+        'To notify you while this tab is hidden, JupyterLab needs the browser’s permission.'
+      ),
+      {
+        autoClose: false,
+        actions: [
+          {
+            label: trans.__('Allow notifications'),
+            displayType: 'accent',
+            callback: () => void askPermission()
+          }
+        ]
+      }
+    );
+  } else if (permission === 'denied') {
+    Notification.warning(
+      trans.__(
+        'This browser blocks notifications from this page, so a question is not shown while the tab is hidden. Allow notifications in the site settings of the browser, or turn “Notify when a question waits in a hidden tab” off.'
+      ),
+      { autoClose: false }
+    );
+  } else if (permission === 'unsupported') {
+    Notification.warning(trans.__('This browser cannot show notifications.'), {
+      autoClose: 8000
+    });
+  }
 }
 
 export default plugin;

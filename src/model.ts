@@ -6,14 +6,20 @@ import type { IAsksReply, IBackend } from './api';
 import { ApiError, isUnsupported } from './errors';
 import {
   ASK_EVENT_SCHEMA,
+  CLUSTER_EVENT_SCHEMA,
   ConnectionState,
   EVENT_SCHEMA,
   IAsk,
   IAskEvent,
   ICluster,
+  IClusterEvent,
   IConnection,
   IConnectionChange,
   IHy2faModel,
+  IMineValues,
+  INewCluster,
+  ISshConfigPreview,
+  ISshConfigWritten,
   ServerStatus
 } from './tokens';
 
@@ -259,6 +265,7 @@ export class Hy2faModel implements IHy2faModel {
     const asks = this.refreshAsks();
     const seq = ++this._refreshRequested;
     const mark = this._applied;
+    const clusterMark = this._clustersApplied;
     try {
       const [clusters, connections] = await Promise.all([
         this._backend.clusters(),
@@ -266,7 +273,7 @@ export class Hy2faModel implements IHy2faModel {
       ]);
       if (seq > this._refreshApplied && !this._isDisposed) {
         this._refreshApplied = seq;
-        this._clusters = clusters;
+        this.replaceClusters(clusters, clusterMark);
         this.replaceConnections(connections, mark);
       }
       if (this._serverStatus === 'unreachable') {
@@ -431,6 +438,65 @@ export class Hy2faModel implements IHy2faModel {
     }
   }
 
+  /** The cluster named `name`, as the server lists it. */
+  cluster(name: string): ICluster | undefined {
+    return this._clusters.find(c => c.name === name);
+  }
+
+  /**
+   * Apply a `cluster/v1` event: the person's settings of a cluster changed, in this Lab or
+   * another. Its data is the cluster's row (for `removed`, its last one).
+   */
+  applyClusterEvent(event: IClusterEvent): void {
+    const { action, ...row } = event;
+    if (action === 'removed') {
+      this.dropCluster(row.name);
+    } else {
+      this.putCluster(row);
+    }
+    this._changed.emit();
+  }
+
+  /** Set the person's own values for a cluster (`null` forgets one); its row. */
+  async setMine(name: string, values: IMineValues): Promise<ICluster> {
+    const row = await this._backend.setMine(name, values);
+    this.putCluster(row);
+    this._changed.emit();
+    return row;
+  }
+
+  /** Add a cluster of the person's own; its row. */
+  async addCluster(cluster: INewCluster): Promise<ICluster> {
+    const row = await this._backend.addCluster(cluster);
+    this.putCluster(row);
+    this._changed.emit();
+    return row;
+  }
+
+  /** Forget the person's values for a cluster: its row as the site gives it, or null. */
+  async forgetMine(name: string): Promise<ICluster | null> {
+    const row = await this._backend.forgetMine(name);
+    if (row) {
+      this.putCluster(row);
+    } else {
+      this.dropCluster(name);
+    }
+    this._changed.emit();
+    return row;
+  }
+
+  sshConfigPreview(name: string): Promise<ISshConfigPreview> {
+    return this._backend.sshConfigPreview(name);
+  }
+
+  writeSshConfig(name: string): Promise<ISshConfigWritten> {
+    return this._backend.writeSshConfig(name);
+  }
+
+  removeSshConfig(name: string): Promise<void> {
+    return this._backend.removeSshConfig(name);
+  }
+
   /**
    * An event from the server's stream. jupyter_server sends `{schema_id, ...data}`: all
    * but `schema_id` is the event's data.
@@ -441,6 +507,8 @@ export class Hy2faModel implements IHy2faModel {
       this.applyEvent(data as unknown as IConnection);
     } else if (schema_id === ASK_EVENT_SCHEMA) {
       this.applyAskEvent(data as unknown as IAskEvent);
+    } else if (schema_id === CLUSTER_EVENT_SCHEMA) {
+      this.applyClusterEvent(data as unknown as IClusterEvent);
     }
   }
 
@@ -470,6 +538,52 @@ export class Hy2faModel implements IHy2faModel {
   private put(connection: IConnection): void {
     this._connections.set(connection.id, connection);
     this._appliedAt.set(connection.id, ++this._applied);
+  }
+
+  /** A cluster's new row (an event, a reply): in its place, or after the others. */
+  private putCluster(row: ICluster): void {
+    const index = this._clusters.findIndex(c => c.name === row.name);
+    this._clusters =
+      index >= 0
+        ? this._clusters.map((c, i) => (i === index ? row : c))
+        : [...this._clusters, row];
+    this._clusterAt.set(row.name, ++this._clustersApplied);
+  }
+
+  private dropCluster(name: string): void {
+    this._clusters = this._clusters.filter(c => c.name !== name);
+    this._clusterAt.set(name, ++this._clustersApplied);
+  }
+
+  /**
+   * Take a poll's clusters. `mark` is how many rows were applied when it was asked for: a
+   * row changed since (an event, a reply) is kept as it is now, and one removed since
+   * stays removed, until a poll asked after it.
+   */
+  private replaceClusters(polled: ICluster[], mark: number): void {
+    const now = new Map(this._clusters.map(c => [c.name, c]));
+    const changed = (name: string): boolean =>
+      (this._clusterAt.get(name) ?? 0) > mark;
+    const next: ICluster[] = [];
+    for (const row of polled) {
+      if (!changed(row.name)) {
+        next.push(row);
+      } else if (now.has(row.name)) {
+        next.push(now.get(row.name)!);
+      }
+    }
+    const listed = new Set(polled.map(c => c.name));
+    for (const row of this._clusters) {
+      if (!listed.has(row.name) && changed(row.name)) {
+        next.push(row); // added since the poll asked
+      }
+    }
+    this._clusters = next;
+    for (const [name, at] of [...this._clusterAt]) {
+      if (at <= mark) {
+        this._clusterAt.delete(name); // this poll is newer: nothing to keep
+      }
+    }
   }
 
   /** Forget a superseded connection; a late view of it is not taken again. */
@@ -599,6 +713,9 @@ export class Hy2faModel implements IHy2faModel {
   private _gone = new Set<string>();
   private _superseded = new Set<string>();
   private _clusters: ICluster[] = [];
+  /** How many cluster rows were applied; `_clusterAt` says when each name's last was. */
+  private _clustersApplied = 0;
+  private _clusterAt = new Map<string, number>();
   private _connections = new Map<string, IConnection>();
   private _serverStatus: ServerStatus = 'unknown';
   private _serverVersion: string | null = null;

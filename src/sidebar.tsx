@@ -1,8 +1,10 @@
 import { showErrorMessage } from '@jupyterlab/apputils';
 import type { TranslationBundle } from '@jupyterlab/translation';
 import {
+  addIcon,
   caretDownIcon,
   caretRightIcon,
+  editIcon,
   LabIcon,
   lockIcon,
   ReactWidget,
@@ -13,6 +15,13 @@ import React, { useEffect, useRef, useState } from 'react';
 
 import { arrange, matches } from './arrange';
 import { AsksSection } from './asks';
+import {
+  AddClusterForm,
+  connectAsking,
+  editButtonId,
+  EditForm,
+  yoursWords
+} from './clusterforms';
 import { checkSetupIcon } from './doctor';
 import { ApiError, isUnsupported } from './errors';
 import { MastersSection } from './masters';
@@ -227,6 +236,17 @@ function Panel(props: IPanelProps): JSX.Element {
   const root = useRef<HTMLDivElement>(null);
   const [submitted, setSubmitted] = useState<Record<string, number>>({});
   const [filter, setFilter] = useState('');
+  // One form at a time: a row's settings (its cluster's name), or "Add a cluster".
+  const [editing, setEditing] = useState<string | null>(null);
+  const [adding, setAdding] = useState(false);
+  // What takes the focus once the sidebar has rendered (a closed form's button, a new row).
+  const [focusTarget, setFocusTarget] = useState<string | null>(null);
+  useEffect(() => {
+    if (focusTarget) {
+      document.getElementById(focusTarget)?.focus();
+      setFocusTarget(null);
+    }
+  }, [focusTarget]);
   const [, setTick] = useState(0);
   useEffect(() => {
     const timer = window.setInterval(() => setTick(t => t + 1), 30000);
@@ -279,6 +299,15 @@ function Panel(props: IPanelProps): JSX.Element {
         submitted={submitted}
         onAnswer={answer}
         takeFocus={takeFocus}
+        editing={editing === cluster.name}
+        onEdit={() => {
+          setAdding(false);
+          setEditing(editing === cluster.name ? null : cluster.name);
+        }}
+        onEditClosed={() => {
+          setEditing(null);
+          setFocusTarget(editButtonId(cluster.name));
+        }}
         trans={trans}
       />
     ));
@@ -394,8 +423,44 @@ function Panel(props: IPanelProps): JSX.Element {
           <ul className="jp-hy2fa-rows">{rows(shown)}</ul>
         </section>
       )}
+      <div className="jp-hy2fa-add">
+        {adding ? (
+          <AddClusterForm
+            model={model}
+            onClose={added => {
+              setAdding(false);
+              setFocusTarget(
+                added ? connectButtonId(added.name) : ADD_BUTTON_ID
+              );
+            }}
+            trans={trans}
+          />
+        ) : (
+          <button
+            type="button"
+            id={ADD_BUTTON_ID}
+            className="jp-mod-styled jp-hy2fa-add-button jp-hy2fa-form-button"
+            disabled={model.serverStatus === 'missing'}
+            onClick={() => {
+              setEditing(null);
+              setAdding(true);
+            }}
+          >
+            <addIcon.react tag="span" className="jp-hy2fa-add-icon" />
+            {trans.__('Add a cluster')}
+          </button>
+        )}
+      </div>
     </div>
   );
+}
+
+/** The id of "Add a cluster" (focus goes back to it when its form closes). */
+const ADD_BUTTON_ID = 'jp-hy2fa-add-cluster';
+
+/** The id of a row's Connect button (a cluster just added takes the focus there). */
+function connectButtonId(cluster: string): string {
+  return `jp-hy2fa-connect-${cluster}`;
 }
 
 interface IRowProps {
@@ -406,6 +471,12 @@ interface IRowProps {
   submitted: Record<string, number>;
   onAnswer: (key: string, response: string, promptId: number) => void;
   takeFocus: () => boolean;
+  /** Whether its settings form is open. */
+  editing: boolean;
+  /** Open or close its settings form. */
+  onEdit: () => void;
+  /** Its settings form closed (saved or not). */
+  onEditClosed: () => void;
   trans: TranslationBundle;
 }
 
@@ -426,12 +497,15 @@ function Row(props: IRowProps): JSX.Element {
   const persist = persistWords(connection?.persist ?? cluster.persist, trans);
   const labelId = `jp-hy2fa-label-${cluster.name}`;
   const unsupported = model.unsupported !== null;
+  const yours = yoursWords(cluster, trans);
+  const formId = `jp-hy2fa-edit-${cluster.name}-form`;
   return (
     <li
       className="jp-hy2fa-row"
       data-hy2fa-cluster={cluster.name}
       data-state={state}
       data-source={cluster.source}
+      data-mine={(cluster.mine ?? []).join(' ') || undefined}
       data-pinned={props.pinned ? 'true' : undefined}
       aria-labelledby={labelId}
     >
@@ -444,6 +518,18 @@ function Row(props: IRowProps): JSX.Element {
           {label}
         </span>
         <span className="jp-hy2fa-row-tools">
+          <button
+            type="button"
+            id={editButtonId(cluster.name)}
+            className={`jp-hy2fa-icon-button jp-hy2fa-edit-button${props.editing ? ' jp-mod-active' : ''}`}
+            aria-expanded={props.editing}
+            aria-controls={props.editing ? formId : undefined}
+            aria-label={trans.__('Your settings for %1', label)}
+            title={trans.__('Your settings: user name, time kept open, label')}
+            onClick={props.onEdit}
+          >
+            <editIcon.react tag="span" />
+          </button>
           <button
             type="button"
             className={`jp-hy2fa-icon-button jp-hy2fa-pin${props.pinned ? ' jp-mod-active' : ''}`}
@@ -468,6 +554,15 @@ function Row(props: IRowProps): JSX.Element {
       <div className="jp-hy2fa-where" title={connection?.control_path ?? ''}>
         {where}
       </div>
+      {yours && <div className="jp-hy2fa-yours">{yours}</div>}
+      {props.editing && (
+        <EditForm
+          cluster={cluster}
+          model={model}
+          onClose={props.onEditClosed}
+          trans={trans}
+        />
+      )}
       {state === 'connected' && (
         <div className="jp-hy2fa-since">
           {connection?.since
@@ -528,11 +623,12 @@ function Row(props: IRowProps): JSX.Element {
           </button>
         ) : (
           <ConnectButton
+            id={connectButtonId(cluster.name)}
             state={state}
             label={label}
             disabled={model.serverStatus === 'missing' || unsupported}
             describedBy={unsupported ? UNSUPPORTED_ID : undefined}
-            onClick={() => act(model.connect(cluster.name), trans)}
+            onClick={() => act(connectAsking(model, cluster, trans), trans)}
             trans={trans}
           />
         )}
@@ -543,6 +639,7 @@ function Row(props: IRowProps): JSX.Element {
 
 /** Connect, or Retry / Reconnect / Check again: its name starts with the word it shows. */
 function ConnectButton(props: {
+  id: string;
   state: ConnectionState;
   label: string;
   disabled: boolean;
@@ -561,6 +658,7 @@ function ConnectButton(props: {
           : [trans.__('Connect'), trans.__('Connect to %1', label)];
   return (
     <button
+      id={props.id}
       className="jp-mod-styled jp-mod-accept"
       data-action="connect"
       aria-label={name}

@@ -40,9 +40,73 @@ export type FailureReason =
 /**
  * Where a cluster comes from (the server's `ClusterProfile.source`): the built-in table,
  * the person's Jupyter config (`c.Hy2faLab.clusters`), a `Host` alias of their
- * `~/.ssh/config`, or a plain host name.
+ * `~/.ssh/config`, a cluster they added themselves (`mine`: in Lab, `hy2fa add`), or a
+ * plain host name.
  */
-export type ClusterSource = 'builtin' | 'config' | 'ssh_config' | 'host';
+export type ClusterSource =
+  'builtin' | 'config' | 'ssh_config' | 'mine' | 'host';
+
+/** A value a person can set for a cluster themselves (the row's `mine` lists theirs). */
+export type MineField =
+  'host' | 'user' | 'port' | 'persist' | 'label' | 'ssh_options';
+
+/**
+ * The person's values for a cluster (`PATCH hy2fa/clusters/<name>`): a field left out
+ * stays as it is, `null` forgets the person's value (the site's applies again).
+ */
+export interface IMineValues {
+  user?: string | null;
+  port?: number | string | null;
+  persist?: string | null;
+  label?: string | null;
+}
+
+/** A cluster of the person's own (`POST hy2fa/clusters`). */
+export interface INewCluster {
+  name: string;
+  host: string;
+  user?: string;
+  port?: number | string;
+  persist?: string;
+  label?: string;
+}
+
+/**
+ * What "Also use it in terminals" would write (`GET hy2fa/clusters/<name>/config-ssh`):
+ * the ssh config file, the managed `Host` block, and whether a block for it is there now.
+ */
+export interface ISshConfigPreview {
+  cluster: string;
+  path: string;
+  block: string;
+  written: boolean;
+}
+
+/** The block was written (`POST .../config-ssh`). */
+export interface ISshConfigWritten {
+  cluster: string;
+  path: string;
+  /** A copy of the file as it was, when there was one. */
+  backup: string | null;
+  block: string;
+  /** Options ssh takes from a line above the block instead (a global option). */
+  overridden: string[];
+}
+
+/** What happened to a cluster (`hy2fa_lab/cluster/v1`). */
+export type ClusterAction = 'added' | 'changed' | 'removed';
+
+/** The data of a `hy2fa_lab/cluster/v1` event: the cluster's row, and what happened. */
+export interface IClusterEvent extends ICluster {
+  action: ClusterAction;
+}
+
+/**
+ * The schema of the events of the person's own cluster settings; their data is an
+ * {@link IClusterEvent}.
+ */
+export const CLUSTER_EVENT_SCHEMA =
+  'https://events.hy2fa-lab.org/hy2fa_lab/cluster/v1';
 
 /** Whether the server extension is there and speaks our version. */
 export type ServerStatus =
@@ -61,6 +125,11 @@ export interface ICluster {
   docs?: string;
   /** Where it comes from; a newer server may name a source this frontend does not know. */
   source: ClusterSource | string;
+  /**
+   * The values the person set themselves (their own settings, on top of the site's);
+   * empty or absent when none (an older server).
+   */
+  mine?: Array<MineField | string>;
   state: ClusterState;
   control_path?: string;
   master_pid?: number | null;
@@ -316,6 +385,27 @@ export interface IHy2faModel extends IDisposable {
   answerAsk(id: string, response: string): Promise<void>;
   /** Cancel an ask: the ssh that asks ends. */
   cancelAsk(id: string): Promise<void>;
+
+  /** The cluster named `name`, as the server lists it. */
+  cluster(name: string): ICluster | undefined;
+  /**
+   * Set the person's own values for a cluster (`null` forgets one): its row. Refused
+   * values (422, with the server's words) change nothing.
+   */
+  setMine(name: string, values: IMineValues): Promise<ICluster>;
+  /** Add a cluster of the person's own (409 `cluster_exists` when the name is taken). */
+  addCluster(cluster: INewCluster): Promise<ICluster>;
+  /**
+   * Forget the person's values for a cluster (back to the site's), or remove a cluster of
+   * their own: its row as the site gives it, or null when it is gone.
+   */
+  forgetMine(name: string): Promise<ICluster | null>;
+  /** What "Also use it in terminals" would write into the ssh config; writes nothing. */
+  sshConfigPreview(name: string): Promise<ISshConfigPreview>;
+  /** Write the managed `Host` block into the ssh config: call only once the person agreed. */
+  writeSshConfig(name: string): Promise<ISshConfigWritten>;
+  /** Take the managed `Host` block out of the ssh config again. */
+  removeSshConfig(name: string): Promise<void>;
 }
 
 /**

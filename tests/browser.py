@@ -48,6 +48,10 @@ class Lab(ServerProcess):
 
     def __init__(self, *, hy2fa: dict[str, Any] | None = None, extension: bool = True) -> None:
         super().__init__("hy2fa-lab-")
+        # The person's own cluster settings (hy2fa_lab/clusters.json) of this Lab alone: what
+        # one test sets (a user name, a cluster of their own) is not another's.
+        self.data_dir = self.dir / "data"
+        self.env["JUPYTER_DATA_DIR"] = str(self.data_dir)
         self.ssh_config = self.dir / "ssh_config"
         self.ssh_config.write_text("")
         config = {

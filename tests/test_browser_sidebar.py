@@ -256,6 +256,10 @@ def test_where_controlmaster_cannot_work_the_sidebar_says_so_once(
         expect(note).to_contain_text("has no ControlMaster")
         saga = page.locator(row("saga"))
         saga.get_by_role("button", name="Connect to Saga (Sigma2)").click()
+        # The first Connect to a built-in cluster asks the user name there; then it connects.
+        page.get_by_role("dialog", name="Your user name on Saga (Sigma2)").get_by_role(
+            "button", name="Save and connect"
+        ).click()
         banner = sidebar.locator('.jp-hy2fa-banner[data-status="unsupported"]')
         expect(banner).to_have_count(1)
         expect(banner).to_have_attribute("role", "alert")
@@ -267,6 +271,8 @@ def test_where_controlmaster_cannot_work_the_sidebar_says_so_once(
         expect(sidebar.locator(".jp-hy2fa-row .jp-hy2fa-error")).to_have_count(0)
         expect(page.get_by_role("dialog")).to_have_count(0)
         expect(saga).to_have_attribute("data-state", "idle")
+        # Saga, with the person's user name, is theirs now; the rest are under "More".
+        sidebar.get_by_role("button", name="More clusters (9)").click()
         connects = sidebar.locator('[data-action="connect"]')
         assert connects.count() == 10
         for index in range(connects.count()):

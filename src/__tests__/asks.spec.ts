@@ -13,7 +13,7 @@ import {
 } from '../tokens';
 import { FRONTEND_VERSION } from '../version';
 import { askTitle, commandLine, originWords } from '../words';
-import { quietModel, trans } from './helpers';
+import { quietModel, trans, NoClusterSettings } from './helpers';
 
 const HOSTKEY_TEXT =
   "The authenticity of host '[127.0.0.1]:2222 ([127.0.0.1]:2222)' can't be established.\n" +
@@ -49,7 +49,7 @@ class Deferred<T> {
   }
 }
 
-class FakeBackend implements IBackend {
+class FakeBackend extends NoClusterSettings implements IBackend {
   waiting: IAsk[] = [];
   enabled = true;
   asksError: Error | null = null;

@@ -2,6 +2,13 @@ import type { TranslationBundle } from '@jupyterlab/translation';
 
 import type { IBackend } from '../api';
 import { Hy2faModel } from '../model';
+import type {
+  ICluster,
+  IMineValues,
+  INewCluster,
+  ISshConfigPreview,
+  ISshConfigWritten
+} from '../tokens';
 import { FRONTEND_VERSION } from '../version';
 
 /** As JupyterLab's null translator does: the English text, with %1, %2 the arguments. */
@@ -38,5 +45,30 @@ export async function waitFor(done: () => boolean, ms = 2000): Promise<void> {
       throw new Error('timed out');
     }
     await sleep(5);
+  }
+}
+
+/**
+ * The calls of the person's own cluster settings, for fake backends whose tests make
+ * none: each fails, so a test that makes one by mistake says so.
+ */
+export abstract class NoClusterSettings {
+  async setMine(name: string, values: IMineValues): Promise<ICluster> {
+    throw new Error(`not expected: setMine ${name} ${JSON.stringify(values)}`);
+  }
+  async addCluster(cluster: INewCluster): Promise<ICluster> {
+    throw new Error(`not expected: addCluster ${cluster.name}`);
+  }
+  async forgetMine(name: string): Promise<ICluster | null> {
+    throw new Error(`not expected: forgetMine ${name}`);
+  }
+  async sshConfigPreview(name: string): Promise<ISshConfigPreview> {
+    throw new Error(`not expected: sshConfigPreview ${name}`);
+  }
+  async writeSshConfig(name: string): Promise<ISshConfigWritten> {
+    throw new Error(`not expected: writeSshConfig ${name}`);
+  }
+  async removeSshConfig(name: string): Promise<void> {
+    throw new Error(`not expected: removeSshConfig ${name}`);
   }
 }

@@ -8,7 +8,7 @@ import {
   IConnection,
   IConnectionChange
 } from '../tokens';
-import { quietModel, sleep } from './helpers';
+import { quietModel, sleep, NoClusterSettings } from './helpers';
 
 const cluster = (name: string, extra: Partial<ICluster> = {}): ICluster => ({
   name,
@@ -56,7 +56,7 @@ class Deferred<T> {
   }
 }
 
-class Backend implements IBackend {
+class Backend extends NoClusterSettings implements IBackend {
   clusterList: ICluster[] = [cluster('saga')];
   connectionList: IConnection[] = [];
   /** When set, the next GET connections waits for the test. */

@@ -16,7 +16,13 @@ import {
 } from '../tokens';
 import { FRONTEND_VERSION } from '../version';
 import { duration, failureWords, persistWords } from '../words';
-import { quietModel, sleep, trans, waitFor } from './helpers';
+import {
+  quietModel,
+  sleep,
+  trans,
+  waitFor,
+  NoClusterSettings
+} from './helpers';
 
 const cluster = (name: string, extra: Partial<ICluster> = {}): ICluster => ({
   name,
@@ -56,7 +62,7 @@ const connection = (
 const emission = (data: IConnection): Event.Emission =>
   ({ schema_id: EVENT_SCHEMA, ...data }) as unknown as Event.Emission;
 
-class FakeBackend implements IBackend {
+class FakeBackend extends NoClusterSettings implements IBackend {
   serverVersion = FRONTEND_VERSION;
   versionError: Error | null = null;
   clusterList: ICluster[] = [cluster('saga'), cluster('demo')];
