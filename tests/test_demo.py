@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
 import os
 import re
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pexpect
-import pytest
 from procs import cmdlines
 
 from hy2fa_lab.core import mux
@@ -42,6 +42,25 @@ def wait_state(url: str, token: str, name: str, state: str, timeout: float = 30)
         time.sleep(0.1)
 
 
+def latest_cert_answer(child: pexpect.spawn, answer: str) -> str:
+    """The last ``demo-cert: demo<code>`` the demo printed by now (``answer`` if no newer)."""
+    while True:
+        try:
+            child.expect(r"demo-cert: (demo\d{6})\)", timeout=0)
+        except pexpect.TIMEOUT:
+            return answer
+        answer = child.match.group(1)
+
+
+def ports_closed(*ports: int) -> list[int]:
+    """The ``ports`` still listening on 127.0.0.1."""
+    left = []
+    for port in ports:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 2):
+            left.append(port)
+    return left
+
+
 def test_demo_runs_connects_and_leaves_nothing_behind(short_tmp: Path) -> None:
     hy2fa = str(Path(sys.executable).parent / "hy2fa")
     env = {**os.environ, "HOME": str(short_tmp)}  # nothing may land in the real home either
@@ -51,7 +70,12 @@ def test_demo_runs_connects_and_leaves_nothing_behind(short_tmp: Path) -> None:
     try:
         child.expect(r"JupyterLab: (http://127\.0\.0\.1:(\d+))/lab\?token=([0-9a-f]+)")
         url, token = child.match.group(1), child.match.group(3)
-        child.expect(r"demo code: (\d{6})")
+        ports = [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", child.before)]
+        issuer_port = re.search(r"issuer at http://127\.0\.0\.1:(\d+)", child.before)
+        assert len(ports) == 3 and issuer_port is not None, child.before  # 2 nodes, the issuer
+        child.expect(r"demo code: (\d{6}) .*demo-cert: (demo\d{6})\)")
+        cert_answer = child.match.group(2)
+        assert cert_answer == "demo" + child.match.group(1)
         temp_dir = re.search(r"Demo files \(.*\): (/tmp/hy2fa-demo-\w+)", child.before)
         assert temp_dir is not None
         demo_dir = temp_dir.group(1)
@@ -86,6 +110,39 @@ def test_demo_runs_connects_and_leaves_nothing_behind(short_tmp: Path) -> None:
         master = view["master_pid"]
         assert mux.alive(path) == master
 
+        # demo-cert: the product's certificate login against the demo's issuer, and a node
+        # that takes only the certificate it hands out (keys in the demo's temp dir)
+        user = getpass.getuser()
+        assert clusters["demo-cert"]["label"] == "Demo certificate cluster (this machine)"
+        assert not os.path.exists(f"{demo_dir}/demo-key-cert.pub")
+        api(url, token, "POST", "connections", {"cluster": "demo-cert"})
+        view = wait_state(url, token, "demo-cert", "prompting")
+        assert view["certificate"]["issuer"] == "sshproxy"
+        assert view["certificate"]["key"] == f"{demo_dir}/demo-key"
+        assert view["prompt"]["text"] == f"Password + OTP for {user} at 127.0.0.1"
+        assert view["prompt"]["secret"] is True
+        cert_answer = latest_cert_answer(child, cert_answer)
+        api(url, token, "POST", "connections/demo-cert/answer", {"response": cert_answer})
+        view = wait_state(url, token, "demo-cert", "connected")
+        assert view["certificate"]["principals"] == [user]
+        assert view["certificate"]["valid_before"] is not None
+        assert os.stat(f"{demo_dir}/demo-key").st_mode & 0o077 == 0
+        assert os.path.exists(f"{demo_dir}/demo-key-cert.pub")
+        cert_path = view["control_path"]
+        assert cert_path.startswith(demo_dir)
+        run = subprocess.run(
+            ["ssh", "-S", cert_path, "-o", "BatchMode=yes", "demo-cert", "echo cert-$((6*7))"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+            env=env,
+        )
+        assert run.stdout.strip() == "cert-42", run.stderr
+        cert_master = view["master_pid"]
+        assert mux.alive(cert_path) == cert_master != master
+        assert not (short_tmp / ".ssh").exists()  # never the person's ~/.ssh
+
         child.kill(signal.SIGINT)  # what Ctrl-C in the terminal sends
         child.expect("stopping")
         child.expect(pexpect.EOF, timeout=60)
@@ -101,17 +158,19 @@ def test_demo_runs_connects_and_leaves_nothing_behind(short_tmp: Path) -> None:
     assert not os.path.exists(demo_dir)
     left = [argv for argv in cmdlines().values() if any(demo_dir in a for a in argv)]
     assert left == []
-    deadline = time.monotonic() + 5
-    while os.path.exists(f"/proc/{master}") and time.monotonic() < deadline:
-        time.sleep(0.1)
-    state = (
-        Path(f"/proc/{master}/stat").read_text().split()[2]
-        if os.path.exists(f"/proc/{master}")
-        else "gone"
-    )
-    assert state in ("gone", "Z")
-    with pytest.raises(OSError):
-        socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=2)
+    for pid in (master, cert_master):
+        deadline = time.monotonic() + 5
+        while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        state = (
+            Path(f"/proc/{pid}/stat").read_text().split()[2]
+            if os.path.exists(f"/proc/{pid}")
+            else "gone"
+        )
+        assert state in ("gone", "Z"), pid
+    # Lab, both login nodes and the issuer stopped listening
+    assert ports_closed(int(url.rsplit(":", 1)[1]), *ports) == []
+    assert int(issuer_port.group(1)) in ports
 
 
 _WITHOUT_DEMO_EXTRA = "import sys; sys.modules['asyncssh'] = None; sys.modules['pyotp'] = None; "

@@ -1,6 +1,10 @@
 """``hy2fa demo``: a Saga-like login node on loopback, registered as cluster ``demo``, and
 JupyterLab with the extension, so anyone can try the whole product without an HPC account.
 
+Beside it, an sshproxy-like certificate issuer (:class:`~.issuer.CertService`) and a login node
+that trusts its CA, registered as cluster ``demo-cert`` (a NERSC-like site): its password is
+``demo`` and its code the demo's code, typed together.
+
 Everything lives in one private temp dir (keys, ssh config, Jupyter config, the socket);
 Ctrl-C stops Lab, the demo master and the server, and removes it.
 """
@@ -27,10 +31,12 @@ import asyncssh
 import pyotp
 
 from ..core import mux
+from .issuer import CertService
 from .sshserver import PromptScript, PromptStep, ServerThread, totp_check
 
 SAGA_LIKE_PROMPT = "One-time password (OATH) for `{{user}}' (demo: the code now is {code}): "
 _STEP = 30
+CERT_PASSWORD = "demo"  # noqa: S105 - the demo issuer's password, printed for anyone to type
 
 
 def _free_port() -> int:
@@ -50,6 +56,8 @@ class Demo:
         self.token = secrets.token_hex(24)
         self.user = getpass.getuser()
         self.server: ServerThread | None = None
+        self.issuer: CertService | None = None
+        self.cert_server: ServerThread | None = None
         self.lab: subprocess.Popen[bytes] | None = None
         self._stopped = threading.Event()
 
@@ -80,7 +88,20 @@ class Demo:
             client_key=public,
         )
         self.server = ServerThread(script).start()
-        (self.dir / "known_hosts").write_text(self.server.known_hosts_line())
+        # The NERSC-like site: an issuer taking the password + the demo's code, and a node
+        # trusting its CA; the product's certificate login stores the pair in the temp dir.
+        self.issuer = CertService(
+            self.dir / "issuer", user=self.user, password=CERT_PASSWORD, valid_window=1
+        )
+        self.issuer.secret = self.secret  # one code for both clusters
+        self.issuer.start()
+        ca_public = self.issuer.ca_public.read_text().strip()
+        self.cert_server = ServerThread(
+            PromptScript([], username=self.user, user_ca=ca_public)
+        ).start()
+        (self.dir / "known_hosts").write_text(
+            self.server.known_hosts_line() + self.cert_server.known_hosts_line()
+        )
         (self.dir / "ssh_config").write_text(
             "Host demo\n"
             "    HostName 127.0.0.1\n"
@@ -91,6 +112,13 @@ class Demo:
             f"    UserKnownHostsFile {self.dir}/known_hosts\n"
             "    StrictHostKeyChecking yes\n"
             "    PreferredAuthentications publickey,keyboard-interactive\n"
+            "Host demo-cert\n"
+            "    HostName 127.0.0.1\n"
+            f"    Port {self.cert_server.port}\n"
+            f"    User {self.user}\n"
+            f"    UserKnownHostsFile {self.dir}/known_hosts\n"
+            "    StrictHostKeyChecking yes\n"
+            "    PreferredAuthentications publickey\n"
         )
         config_dir = self.dir / "jupyter-config"
         config_dir.mkdir()
@@ -106,7 +134,20 @@ class Demo:
                                 "label": "Demo cluster (this machine)",
                                 "asks": "A one-time code, shown in the terminal and the prompt",
                                 "persist": "1h",
-                            }
+                            },
+                            "demo-cert": {
+                                "host": "demo-cert",
+                                "label": "Demo certificate cluster (this machine)",
+                                "asks": f"Password {CERT_PASSWORD} + the one-time code,"
+                                " at the demo's certificate issuer",
+                                "persist": "1h",
+                                "certificate": {
+                                    "issuer": "sshproxy",
+                                    "url": self.issuer.url,
+                                    "scope": "default",
+                                    "key": str(self.dir / "demo-key"),
+                                },
+                            },
                         },
                     }
                 },
@@ -191,6 +232,10 @@ class Demo:
                 mux.stop(str(path))
         if self.server is not None:
             self.server.stop()
+        if self.cert_server is not None:
+            self.cert_server.stop()
+        if self.issuer is not None:
+            self.issuer.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -212,10 +257,16 @@ def run(*, port: int | None = None, open_browser: bool = True, out: TextIO | Non
         if os.geteuid() == 0:
             print("hy2fa demo: running as root, so JupyterLab runs with --allow-root", file=out)
         server_port = demo.server.port if demo.server else 0
+        cert_port = demo.cert_server.port if demo.cert_server else 0
+        issuer_url = demo.issuer.url if demo.issuer else ""
         print(
             f"hy2fa demo: a demo cluster 'demo' (an SSH server on 127.0.0.1:{server_port}"
-            " that asks for a one-time code) and JupyterLab are running.\n"
+            " that asks for a one-time code), a certificate cluster 'demo-cert' (an SSH server"
+            f" on 127.0.0.1:{cert_port} trusting the certificates of the issuer at"
+            f" {issuer_url}) and JupyterLab are running.\n"
             f"  JupyterLab: {demo.url}\n"
+            f"  'demo-cert' asks for a password + OTP: type {CERT_PASSWORD} then the code,"
+            f" as in {CERT_PASSWORD}123456.\n"
             "  Open the '2FA connections' sidebar and click Connect on 'demo', or run\n"
             "  %load_ext hy2fa_lab / %hy2fa connect demo in a notebook, then\n"
             "  !ssh -S $(python -c 'import hy2fa_lab;print(hy2fa_lab.socket_path(\"demo\"))')"
@@ -230,7 +281,11 @@ def run(*, port: int | None = None, open_browser: bool = True, out: TextIO | Non
             code = demo.code()
             if code != shown:
                 left = _STEP - int(time.time()) % _STEP
-                print(f"demo code: {code}   (next in {left} s)", file=out, flush=True)
+                print(
+                    f"demo code: {code}   (next in {left} s; demo-cert: {CERT_PASSWORD}{code})",
+                    file=out,
+                    flush=True,
+                )
                 shown = code
             if demo.lab is not None and demo.lab.poll() is not None:
                 print("hy2fa demo: JupyterLab exited:\n" + demo.lab_log_tail(), file=out)

@@ -20,6 +20,12 @@ answer a key with the *partial success* sshd sends, so a proven key is answered 
 failure instead; OpenSSH then goes on to keyboard-interactive all the same (the real ``sshd`` test
 fixture does the genuine combination).
 
+With ``PromptScript.user_ca`` set the server is a login node that trusts a user CA, as sshd with
+``TrustedUserCAKeys``: a certificate signed by that CA, naming the login name among its
+principals and valid now, is a login on its own (asyncssh checks the signature, the principals
+and the validity); a plain key is not. With no steps it asks nothing else (keyboard-interactive
+is not offered).
+
 Two ways to run it: ``await start_server(script)`` inside an event loop, or :class:`ServerThread`
 (its own event loop in a background thread) from synchronous code.
 """
@@ -129,7 +135,9 @@ class PromptScript:
     ``banner`` is sent before the first prompt (OpenSSH shows it on stderr), ``delay`` is waited
     before each challenge (a slow server), and ``username``, when set, is the only login name
     that can succeed (others are still asked every prompt and then refused). A ``bastion``
-    forwards ``ssh -W`` / ProxyJump connections, to loopback addresses only.
+    forwards ``ssh -W`` / ProxyJump connections, to loopback addresses only. ``user_ca``
+    (``"ssh-ed25519 AAAA…"``) is a CA whose user certificates log in without the prompts
+    (``steps`` may then be empty: a certificate-only node).
     """
 
     steps: Sequence[PromptStep]
@@ -138,10 +146,14 @@ class PromptScript:
     username: str | None = None
     client_key: str | None = None  # "ssh-ed25519 AAAA…": must sign before the prompts
     bastion: bool = False
+    user_ca: str | None = None  # "ssh-ed25519 AAAA…": its user certificates log in
 
     def __post_init__(self) -> None:
-        if not self.steps:
+        if not self.steps and self.user_ca is None:
             raise ValueError("a prompt script needs at least one step")
+        if self.user_ca is not None and self.client_key is not None:
+            # the client_key wrapper turns every signed key into a failure, certificates too
+            raise ValueError("user_ca and client_key cannot be combined")
         if self.delay < 0:
             raise ValueError("delay must not be negative")
 
@@ -321,7 +333,20 @@ class _ScriptedServer(asyncssh.SSHServer):
         return False
 
     def public_key_auth_supported(self) -> bool:
-        return self._owner.script.client_key is not None
+        script = self._owner.script
+        return script.client_key is not None or script.user_ca is not None
+
+    def validate_ca_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        # Whether a certificate's signer is the trusted user CA (sshd's TrustedUserCAKeys);
+        # asyncssh then checks the certificate is a user one, names ``username`` among its
+        # principals and is valid now, and that the client signed with its key.
+        script = self._owner.script
+        if script.user_ca is None:
+            return False
+        if script.username is not None and username != script.username:
+            return False
+        offered = key.export_public_key("openssh").decode().split()[:2]
+        return offered == script.user_ca.split()[:2]
 
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         # Whether the key is acceptable, as an authorized_keys line would say; the signature is
@@ -337,7 +362,7 @@ class _ScriptedServer(asyncssh.SSHServer):
         return False
 
     def kbdint_auth_supported(self) -> bool:
-        return True
+        return bool(self._owner.script.steps)  # a certificate-only node asks nothing
 
     async def _challenge(self, username: str) -> tuple[str, str, str, list[tuple[str, bool]]]:
         script = self._owner.script
