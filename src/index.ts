@@ -20,6 +20,7 @@ import { AskDialogs, PromptDialogs } from './dialog';
 import { CHECK_SETUP_COMMAND } from './doctor';
 import { EventStreamWatch } from './events';
 import { Hy2faModel } from './model';
+import { CertificateWarnings } from './certnotify';
 import { LostNotifications } from './notify';
 import { ClusterPrefs } from './prefs';
 import { Hy2faSidebar } from './sidebar';
@@ -97,6 +98,8 @@ function activate(
     onUnsupported: openSidebar,
     trans
   });
+  // A certificate about to run out: a warning with Renew, once per certificate.
+  new CertificateWarnings(model, { label, trans });
   // A question while this tab is hidden: a browser notification too (off by default).
   new BrowserNotifications(model, {
     enabled: () => settings.browserNotifications,

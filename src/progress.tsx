@@ -1,6 +1,7 @@
 import type { TranslationBundle } from '@jupyterlab/translation';
 import React, { useEffect, useState } from 'react';
 
+import { DeviceLink, deviceOf } from './certificate';
 import { IConnection } from './tokens';
 import {
   progressSince,
@@ -92,6 +93,7 @@ export function Progress(props: {
     state === 'verifying' ? (connection?.verifying?.lines ?? []) : [];
   const choice =
     state === 'verifying' ? (connection?.verifying?.choice ?? null) : null;
+  const device = deviceOf(connection);
   return (
     <div
       className={`jp-hy2fa-progress${working ? '' : ' jp-mod-quiet'}`}
@@ -109,6 +111,7 @@ export function Progress(props: {
           <Elapsed since={progressSince(connection)} trans={trans} />
         )}
       </div>
+      {device && <DeviceLink device={device} trans={trans} />}
       {choice && (
         <div className="jp-hy2fa-choice">
           {trans.__('You chose %1', choice)}

@@ -15,6 +15,7 @@ import React, { useEffect, useRef, useState } from 'react';
 
 import { arrange, matches } from './arrange';
 import { AsksSection } from './asks';
+import { CertificateLine } from './certificate';
 import {
   AddClusterForm,
   connectAsking,
@@ -499,6 +500,8 @@ function Row(props: IRowProps): JSX.Element {
   const unsupported = model.unsupported !== null;
   const yours = yoursWords(cluster, trans);
   const formId = `jp-hy2fa-edit-${cluster.name}-form`;
+  // The certificate the files hold (fresh after a renewal), else the login's.
+  const certificate = cluster.certificate ?? connection?.certificate ?? null;
   return (
     <li
       className="jp-hy2fa-row"
@@ -554,6 +557,14 @@ function Row(props: IRowProps): JSX.Element {
       <div className="jp-hy2fa-where" title={connection?.control_path ?? ''}>
         {where}
       </div>
+      {certificate && (
+        <CertificateLine
+          certificate={certificate}
+          state={state}
+          now={Date.now()}
+          trans={trans}
+        />
+      )}
       {yours && <div className="jp-hy2fa-yours">{yours}</div>}
       {props.editing && (
         <EditForm

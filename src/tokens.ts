@@ -139,6 +139,26 @@ export interface ICluster {
   /** Why the socket is not usable (a master that does not answer, another user's socket). */
   message?: string;
   error?: { message: string; reason: string };
+  /**
+   * A certificate profile's key and certificate as the files say (no device: that is a
+   * login's); absent when the profile has none or an older server.
+   */
+  certificate?: ICertificate | null;
+}
+
+/** A certificate as the server describes it (`valid_before` ISO 8601 UTC, null = never). */
+export interface ICertificate {
+  issuer: string;
+  valid_before: string | null;
+  principals: string[];
+  key: string;
+  /** How long before expiry a login renews it (seconds); 600 when the server does not say. */
+  renew_before?: number;
+  /**
+   * Issuer `command`: the link (http or https only, escaped) and code the site's tool
+   * printed (device flow), while it waits for the sign-in; null otherwise.
+   */
+  device?: { url: string; code: string | null } | null;
 }
 
 /**
@@ -217,17 +237,7 @@ export interface IConnection {
    * The certificate a cluster with a certificate issuer logs in with (`valid_before` ISO 8601
    * UTC); null for every other cluster, absent from older servers.
    */
-  certificate?: {
-    issuer: string;
-    valid_before: string | null;
-    principals: string[];
-    key: string;
-    /**
-     * Issuer `command`: the link (http or https only, escaped) and code the site's tool
-     * printed (device flow), while it waits for the sign-in; null otherwise.
-     */
-    device?: { url: string; code: string | null } | null;
-  } | null;
+  certificate?: ICertificate | null;
 }
 
 /** Who made a connection's master (`made_by` of the connection view). */

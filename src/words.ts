@@ -3,6 +3,7 @@ import type { TranslationBundle } from '@jupyterlab/translation';
 import {
   ConnectionState,
   FailureReason,
+  ICertificate,
   IAsk,
   ICluster,
   IConnection
@@ -308,6 +309,9 @@ export function progressWords(
   connection: IConnection,
   trans: TranslationBundle
 ): string {
+  if (connection.certificate?.device) {
+    return trans.__('Waiting for you to approve in the browser…');
+  }
   if (connection.state === 'starting') {
     const host = connection.host || connection.cluster;
     return trans.__('Connecting to %1…', host);
@@ -398,4 +402,179 @@ export function madeByWords(
     return trans.__('running before the server started');
   }
   return '';
+}
+
+/** The renew window when the server does not say: 10 min. */
+export const DEFAULT_RENEW_BEFORE = 600;
+
+/** "23 h 12 min", "5 min", "less than a minute": a certificate's time, to the minute. */
+export function minutesWords(
+  seconds: number,
+  trans: TranslationBundle
+): string {
+  const minutes = Math.floor(Math.max(0, seconds) / 60);
+  if (minutes < 1) {
+    return trans.__('less than a minute');
+  }
+  if (minutes < 60) {
+    return trans.__('%1 min', minutes);
+  }
+  const hours = Math.floor(minutes / 60);
+  if (hours >= 48) {
+    return trans.__('%1 days', Math.floor(hours / 24));
+  }
+  return trans.__('%1 h %2 min', hours, minutes % 60);
+}
+
+/** Seconds a certificate has left (negative: expired that long ago); null: never expires. */
+export function certificateLeft(
+  certificate: ICertificate,
+  now: number = Date.now()
+): number | null {
+  if (!certificate.valid_before) {
+    return null;
+  }
+  const until = Date.parse(certificate.valid_before);
+  if (Number.isNaN(until)) {
+    return null;
+  }
+  return Math.floor((until - now) / 1000);
+}
+
+/**
+ * A certificate's validity in words: "certificate valid for 23 h 12 min", "certificate
+ * expired 5 min ago", "certificate never expires". `expired` says which.
+ */
+export function certificateWords(
+  certificate: ICertificate,
+  trans: TranslationBundle,
+  now: number = Date.now()
+): { text: string; expired: boolean } {
+  const left = certificateLeft(certificate, now);
+  if (left === null) {
+    return { text: trans.__('certificate never expires'), expired: false };
+  }
+  if (left > 0) {
+    return {
+      text: trans.__('certificate valid for %1', minutesWords(left, trans)),
+      expired: false
+    };
+  }
+  return {
+    text: trans.__('certificate expired %1 ago', minutesWords(-left, trans)),
+    expired: true
+  };
+}
+
+/**
+ * A master that still runs on an expired certificate: it goes on (ssh checked the
+ * certificate at login), the next login needs the site's sign-in again.
+ */
+export function expiredMasterWords(
+  certificate: ICertificate,
+  trans: TranslationBundle
+): string {
+  return certificate.issuer === 'command'
+    ? trans.__(
+        'The master still runs; a new login will ask you to sign in with the site again'
+      )
+    : trans.__(
+        'The master still runs; a new login will ask for your password + OTP'
+      );
+}
+
+/** The words of the device flow: what to do with the link and the code. */
+export function deviceWords(trans: TranslationBundle): string {
+  return trans.__(
+    'Open the link, enter the code, and approve: the login goes on by itself'
+  );
+}
+
+/**
+ * The link of a device flow if it is an http(s) URL, as the browser parses it; null for
+ * anything else (javascript:, data:, a relative path, garbage). The server checks too:
+ * this is the frontend's own check.
+ */
+export function safeLink(url: string | null | undefined): string | null {
+  if (typeof url !== 'string' || !url.trim()) {
+    return null;
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url.trim());
+  } catch {
+    return null;
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
+    return null;
+  }
+  if (!parsed.hostname) {
+    return null;
+  }
+  return parsed.href;
+}
+
+/** The warning before a certificate expires, and what Renew does. */
+export function renewWords(
+  label: string,
+  certificate: ICertificate,
+  connected: boolean,
+  trans: TranslationBundle,
+  now: number = Date.now()
+): string {
+  const left = certificateLeft(certificate, now) ?? 0;
+  const when =
+    left > 0
+      ? trans.__(
+          'The certificate for %1 expires in %2.',
+          label,
+          minutesWords(left, trans)
+        )
+      : trans.__('The certificate for %1 has expired.', label);
+  return connected
+    ? trans.__(
+        '%1 The master goes on; the certificate is renewed at the next login (Renew asks before it disconnects).',
+        when
+      )
+    : trans.__('%1 Renew logs in again for a new one.', when);
+}
+
+/** The question before Renew ends a live master. */
+export function renewConfirmWords(
+  label: string,
+  trans: TranslationBundle
+): { title: string; body: string; ok: string } {
+  return {
+    title: trans.__('Renew the certificate for %1?', label),
+    body: trans.__(
+      'A certificate is renewed at login. Renew disconnects %1 (ssh sessions and kernels using it lose their connection), then logs in again.',
+      label
+    ),
+    ok: trans.__('Disconnect and log in')
+  };
+}
+
+/** Which certificate a warning is about: its key and its end. */
+export function certificateId(certificate: ICertificate): string {
+  return `${certificate.key}\u0000${certificate.valid_before ?? ''}`;
+}
+
+/**
+ * Whether to warn about a certificate now: it expires, and less than its renew window
+ * (10 min when the server does not say) is left. An expired one is warned about too.
+ */
+export function shouldWarn(
+  certificate: ICertificate,
+  now: number = Date.now()
+): boolean {
+  const left = certificateLeft(certificate, now);
+  if (left === null) {
+    return false;
+  }
+  const window =
+    typeof certificate.renew_before === 'number' &&
+    certificate.renew_before >= 0
+      ? certificate.renew_before
+      : DEFAULT_RENEW_BEFORE;
+  return left < window;
 }
