@@ -10,11 +10,13 @@ Jupyter server, real kernels, real OpenSSH client and sshd.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from test_askpass_server import next_ask, ssh_code, start_kernel, stop_kernel, stop_master
 from test_server_api import add_sshd_host, call, call_error
@@ -121,8 +123,13 @@ async def test_a_name_shared_with_a_notebooks_master_means_the_login_under_way(
         assert listed[hsp["id"]]["master_pid"] == hsp_pid
 
         # By id, each one is itself: stop the sidebar's master, HSP's keeps running.
+        master = listed[again["id"]]["master_pid"]
         stopped = await call(jp_fetch, "DELETE", "connections", again["id"])
         assert stopped["state"] == "disconnected"
+        # Done when the process is gone, not only its socket (a zombie until its parent,
+        # perhaps this test process, reaps it).
+        with contextlib.suppress(psutil.NoSuchProcess):
+            assert psutil.Process(master).status() == psutil.STATUS_ZOMBIE
         assert mux.alive(str(hsp_socket)) == hsp_pid
         # The cluster's row shows its own socket, not the notebook's master.
         row = await call(jp_fetch, "GET", "clusters", "fixture")

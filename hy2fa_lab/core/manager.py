@@ -272,9 +272,21 @@ class Manager(Targets):
         path = session.target.control_path
         lock = self._locks.setdefault(path, asyncio.Lock())
         async with lock:
-            stopped = await asyncio.to_thread(_stop_and_wait, path)
-            if stopped or session.state in (State.CONNECTED, State.UNRESPONSIVE):
-                session.mark_disconnected("Disconnected")
+            # The master's socket goes a moment before its process: a disconnect is done
+            # when the process is gone too (its pidfd, opened before the stop so that a pid
+            # used again meanwhile is never mistaken for it; without pidfds, the socket).
+            pid = session.master_pid
+            exited = processes.process_exit(pid) if pid is not None else None
+            try:
+                stopped = await asyncio.to_thread(_stop_and_wait, path)
+                if stopped or session.state in (State.CONNECTED, State.UNRESPONSIVE):
+                    # Before the exit is heard: asked for, not a master that went away.
+                    session.mark_disconnected("Disconnected")
+                if stopped and exited is not None:
+                    await asyncio.wait({exited}, timeout=_STOP_SECONDS)
+            finally:
+                if exited is not None:
+                    exited.cancel()
         return session
 
     async def check(self, session: MasterSession) -> None:
@@ -429,7 +441,10 @@ class Manager(Targets):
             task.cancel()
 
 
-def _stop_and_wait(path: str, timeout: float = 5.0) -> bool:
+_STOP_SECONDS = 5.0  # how long a stopped master may take to go
+
+
+def _stop_and_wait(path: str, timeout: float = _STOP_SECONDS) -> bool:
     """Stop the master on ``path`` and wait until its socket is gone (blocking)."""
     try:
         accepted = mux.stop(path)
