@@ -89,9 +89,7 @@ def test_rows_warning_renew_and_device_link(page: Page, lab: Lab) -> None:
     old = page.locator(row("certold"))
     soon = page.locator(row("certsoon"))
     # The certificate's own line, apart from the master's state in the row's head.
-    expect(good.locator(".jp-hy2fa-cert-text")).to_have_text(
-        "certificate valid for 23 h 12 min"
-    )
+    expect(good.locator(".jp-hy2fa-cert-text")).to_have_text("certificate valid for 23 h 12 min")
     expect(good.locator(".jp-hy2fa-state")).to_have_text("Not connected")
     expect(good.locator(".jp-hy2fa-row-head .jp-hy2fa-cert")).to_have_count(0)
     expect(old.locator(".jp-hy2fa-cert")).to_have_attribute("data-expired", "true")
