@@ -80,6 +80,7 @@ def test_connect_asks_once_then_status_and_list_say_the_certificate(
     assert certificate["issuer"] == "sshproxy" and certificate["key"] == str(site.key)
     assert certificate["principals"] == [site.sshd.user]
     assert certificate["valid_before"].endswith("+00:00")
+    assert certificate["renew_before"] == 600  # the profile's (the default): Lab warns then
     status, output = cli.run("list", *options)
     [line] = [line for line in output.splitlines() if line.startswith(NAME)]
     assert re.fullmatch(

@@ -85,7 +85,11 @@ class ClusterRow:
         if self.message:
             row["message"] = self.message
         if self.certificate is not None and self.profile.certificate is not None:
-            row["certificate"] = self.certificate.view(self.profile.certificate.issuer)
+            row["certificate"] = {
+                **self.certificate.view(self.profile.certificate.issuer),
+                # When Lab warns before the end, as the login renews (seconds).
+                "renew_before": self.profile.certificate.renew_before,
+            }
         return row
 
     def read_certificate(self) -> None:
