@@ -17,7 +17,10 @@ from pathlib import Path
 
 import pytest
 from browser import Lab, new_page, open_lab_in, open_sidebar, row, set_theme, shot, shot_of
+from cert_site import CertSite, started_site
 from playwright.sync_api import Browser, Page, expect
+
+from hy2fa_lab.core import mux
 
 TOOL = str(Path(__file__).with_name("device_tool.py"))
 CODE = "WDJB-MJHT"
@@ -135,3 +138,101 @@ def test_rows_warning_renew_and_device_link(page: Page, lab: Lab) -> None:
         set_theme(page, theme)
         shot_of(soon, test, f"device-link-{suffix}")
     set_theme(page, "JupyterLab Light")
+
+
+@pytest.fixture
+def site_lab() -> Iterator[tuple[CertSite, Lab]]:
+    """A certificate site (the stand-in sshproxy and a real sshd trusting its CA) and a Lab
+    of its own whose cluster ``nersc`` logs in through it; every master it made is stopped."""
+    for site in started_site():
+        server = Lab(hy2fa={"clusters": {"nersc": {**site.profile(), "label": "NERSC"}}})
+        site.add_host(server.ssh_config)
+        server.start()
+        try:
+            yield site, server
+        finally:
+            for view in server.api("GET", "/hy2fa/connections")["connections"]:
+                if view["state"] not in ("failed", "disconnected"):
+                    server.api("DELETE", f"/hy2fa/connections/{view['id']}")
+            server.stop()
+
+
+def answer_in_row(page: Page, cluster: str, value: str) -> None:
+    field = page.locator(f'{row(cluster, "prompting")} input[type="password"]')
+    field.fill(value)
+    field.press("Enter")
+    # Cleared as soon as it is sent (or gone with the question).
+    page.wait_for_function(
+        "s => [...document.querySelectorAll(s)].every(el => el.value === '')",
+        arg=f"{row(cluster)} input",
+        timeout=0,
+    )
+
+
+@pytest.mark.sshd
+def test_login_in_the_sidebar_then_the_master_outlives_its_certificate(
+    browser: Browser, site_lab: tuple[CertSite, Lab]
+) -> None:
+    test = "test_browser_certificates"
+    site, lab = site_lab
+    page = new_page(browser)
+    try:
+        open_lab_in(page, lab, "certificate-login")
+        open_sidebar(page)
+        sidebar = page.locator("#hy2fa-sidebar")
+        nersc = page.locator(row("nersc"))
+        assert not site.key.exists()  # no key yet: a login asks the issuer
+        nersc.locator('[data-action="connect"]').click()
+
+        prompting = page.locator(row("nersc", "prompting"))
+        question = f"Password + OTP for {site.sshd.user} at 127.0.0.1"
+        expect(prompting.locator(".jp-hy2fa-prompt-text")).to_have_text(question)
+        answer_in_row(page, "nersc", site.wrong())
+        # The issuer's own words, and the same question again.
+        expect(prompting.locator(".jp-hy2fa-message")).to_have_text(
+            f"Authentication failed. Failed login: {site.sshd.user} — try again"
+        )
+        expect(prompting.locator(".jp-hy2fa-prompt-text")).to_have_text(question)
+        assert not site.key.exists()
+        answer_in_row(page, "nersc", site.secret())
+
+        connected = page.locator(row("nersc", "connected"))
+        expect(connected.locator(".jp-hy2fa-state")).to_contain_text("Connected")
+        expect(connected.locator(".jp-hy2fa-cert-text")).to_have_text(
+            re.compile(r"^certificate valid for 5\d min$")
+        )
+        expect(connected.locator(".jp-hy2fa-cert")).to_have_attribute("data-expired", "false")
+        expect(connected.locator(".jp-hy2fa-cert-note")).to_have_count(0)
+        view = lab.api("GET", "/hy2fa/connections/nersc")
+        path, pid = view["control_path"], view["master_pid"]
+        assert mux.alive(path) == pid
+        assert site.files().keys() == {"nersc", "nersc.pub", "nersc-cert.pub"}
+        assert site.service.requests == 2
+        for theme, suffix in (("JupyterLab Light", "light"), ("JupyterLab Dark", "dark")):
+            set_theme(page, theme)
+            shot(page, test, f"certificate-login-{suffix}")
+        set_theme(page, "JupyterLab Light")
+
+        # The certificate runs out under the live master (an expired pair in its files):
+        # the row says both, the master's state and the certificate's.
+        site.service.lifetimes["default"] = "-2h:-1m"
+        site.issue()
+        sidebar.get_by_role("button", name="Refresh", exact=True).click()
+        cert = connected.locator(".jp-hy2fa-cert")
+        expect(cert).to_have_attribute("data-expired", "true")
+        expect(cert.locator(".jp-hy2fa-cert-text")).to_have_text("certificate expired 1 min ago")
+        expect(cert.locator(".jp-hy2fa-cert-note")).to_have_text(
+            "The master still runs; a new login will ask for your password + OTP"
+        )
+        expect(connected.locator(".jp-hy2fa-state")).to_contain_text("Connected")
+        assert mux.alive(path) == pid
+        for theme, suffix in (("JupyterLab Light", "light"), ("JupyterLab Dark", "dark")):
+            set_theme(page, theme)
+            shot(page, test, f"certificate-expired-master-{suffix}")
+        set_theme(page, "JupyterLab Light")
+
+        connected.locator('[data-action="disconnect"]').click()
+        expect(nersc).to_have_attribute("data-state", "disconnected")
+        assert mux.alive(path) is None
+    finally:
+        page.context.close()
