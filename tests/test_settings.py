@@ -184,18 +184,20 @@ def test_a_bad_cluster_costs_that_cluster_alone() -> None:
     clusters = {
         "good": {"host": "login.example.org"},
         "bad": {"host": "h", "ssh_options": {"PKCS11Provider": "/x.so"}},
-        "certy": {"host": "h", "certificate": "c"},
+        "certy": {"host": "h", "certificate": "c"},  # a known key with a bad value
+        "typo": {"host": "h", "certifikate": "c"},  # an unknown key
         "saga": {"port": "notaport"},  # a built-in's entry: saga is this error, not saga
         "bad name": {"host": "h"},
     }
     loaded = Settings.from_config({"clusters": clusters})
     assert list(loaded.clusters) == ["good"]
     by_cluster = {p.cluster: p.message for p in loaded.problems}
-    assert sorted(by_cluster, key=str) == [None, "bad", "certy", "saga"]
+    assert sorted(by_cluster, key=str) == [None, "bad", "certy", "saga", "typo"]
     assert by_cluster["bad"].startswith("Hy2faLab.clusters['bad']: ssh_options: ")
     assert "PKCS11Provider cannot be set" in by_cluster["bad"]
-    assert by_cluster["certy"].startswith("Hy2faLab.clusters['certy']: unknown settings: ")
-    assert "certificate" in by_cluster["certy"]
+    assert by_cluster["certy"].startswith("Hy2faLab.clusters['certy']: certificate ")
+    assert by_cluster["typo"].startswith("Hy2faLab.clusters['typo']: unknown settings: ")
+    assert "certifikate" in by_cluster["typo"]
     assert "notaport" in by_cluster["saga"]
     assert by_cluster[None].startswith("Hy2faLab.clusters['bad name']: ")
     assert loaded.broken_clusters == {k: v for k, v in by_cluster.items() if k is not None}
