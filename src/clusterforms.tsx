@@ -303,27 +303,13 @@ export function EditForm(props: IEditFormProps): JSX.Element {
         yours={isMine(cluster, 'label')}
         trans={trans}
       />
-      {errors.form && (
-        <div className="jp-hy2fa-field-error" role="alert">
-          {errors.form}
-        </div>
-      )}
-      <div className="jp-hy2fa-edit-buttons">
-        <button
-          type="submit"
-          className="jp-mod-styled jp-mod-accept jp-hy2fa-form-button"
-          disabled={busy}
-        >
-          {trans.__('Save')}
-        </button>
-        <button
-          type="button"
-          className="jp-mod-styled jp-mod-reject jp-hy2fa-form-button"
-          onClick={props.onClose}
-        >
-          {trans.__('Cancel')}
-        </button>
-      </div>
+      <FormEnd
+        error={errors.form}
+        busy={busy}
+        submit={trans.__('Save')}
+        onCancel={props.onClose}
+        trans={trans}
+      />
       <div className="jp-hy2fa-edit-more">
         {mine && !own && (
           <button
@@ -681,28 +667,49 @@ export function AddClusterForm(props: IAddFormProps): JSX.Element {
         hint={trans.__('How the sidebar, ensure("name") and hy2fa name it.')}
         trans={trans}
       />
-      {errors.form && (
+      <FormEnd
+        error={errors.form}
+        busy={busy}
+        submit={trans.__('Add')}
+        onCancel={() => props.onClose(null)}
+        trans={trans}
+      />
+    </form>
+  );
+}
+
+/** The end of a form: what the server refused that is no field's, then submit and Cancel. */
+function FormEnd(props: {
+  error?: string;
+  busy: boolean;
+  submit: string;
+  onCancel: () => void;
+  trans: TranslationBundle;
+}): JSX.Element {
+  return (
+    <>
+      {props.error && (
         <div className="jp-hy2fa-field-error" role="alert">
-          {errors.form}
+          {props.error}
         </div>
       )}
       <div className="jp-hy2fa-edit-buttons">
         <button
           type="submit"
           className="jp-mod-styled jp-mod-accept jp-hy2fa-form-button"
-          disabled={busy}
+          disabled={props.busy}
         >
-          {trans.__('Add')}
+          {props.submit}
         </button>
         <button
           type="button"
           className="jp-mod-styled jp-mod-reject jp-hy2fa-form-button"
-          onClick={() => props.onClose(null)}
+          onClick={props.onCancel}
         >
-          {trans.__('Cancel')}
+          {props.trans.__('Cancel')}
         </button>
       </div>
-    </form>
+    </>
   );
 }
 
