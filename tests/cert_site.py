@@ -10,23 +10,20 @@ own issuer (``hy2fa_lab.demo.issuer``, as NERSC's sshproxy behaves) and a real s
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from hy2fa_lab.core import certificates
 from hy2fa_lab.core.profiles import certificate_spec
 from hy2fa_lab.demo.issuer import CertService
 
 try:  # tests/ may or may not be a package
-    from .sshd_fixture import RealSshd, missing_requirements
+    from .sshd_fixture import RealSshd, require_sshd
 except ImportError:
-    from sshd_fixture import RealSshd, missing_requirements  # type: ignore[no-redef]
+    from sshd_fixture import RealSshd, require_sshd  # type: ignore[no-redef]
 
 PASSWORD = "correct horse"
 
@@ -85,11 +82,7 @@ class CertSite:
 
 def started_site(**options: Any) -> Iterator[CertSite]:
     """A started site in a short /tmp dir, stopped and removed afterwards (for fixtures)."""
-    reason = missing_requirements()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"the real sshd fixture cannot run in CI: {reason}")
-        pytest.skip(reason)
+    require_sshd()
     directory = Path(tempfile.mkdtemp(prefix="hy2fa-c", dir="/tmp"))
     site = CertSite(directory, **options)
     try:

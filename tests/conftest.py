@@ -27,9 +27,9 @@ except ImportError:
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 try:  # tests/ may or may not be a package
-    from .sshd_fixture import RealSshd, missing_requirements
+    from .sshd_fixture import RealSshd, require_sshd
 except ImportError:
-    from sshd_fixture import RealSshd, missing_requirements  # type: ignore[no-redef]
+    from sshd_fixture import RealSshd, require_sshd  # type: ignore[no-redef]
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -121,11 +121,7 @@ def real_sshd() -> Iterator[RealSshd]:
     client config for ``Host fixture``. Skipped on a developer machine where it cannot run
     (needs root and unshare); under CI that is a failure, since CI installs everything.
     """
-    reason = missing_requirements()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"the real sshd fixture cannot run in CI: {reason}")
-        pytest.skip(reason)
+    require_sshd()
     path = Path(tempfile.mkdtemp(prefix="hy2fa-", dir="/tmp"))
     sshd = RealSshd(path)
     try:

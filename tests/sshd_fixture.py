@@ -34,6 +34,18 @@ START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 
 
+def require_sshd() -> None:
+    """Skip the test where the real sshd cannot run (a developer machine without root or
+    unshare); under CI that is a failure instead, since CI installs everything."""
+    import pytest
+
+    reason = missing_requirements()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"the real sshd fixture cannot run in CI: {reason}")
+        pytest.skip(reason)
+
+
 def missing_requirements() -> str | None:
     """Why the fixture cannot run here, or None."""
     if os.geteuid() != 0:

@@ -36,9 +36,9 @@ from hy2fa_lab.core.session import MasterSession
 from hy2fa_lab.core.types import PromptKind, Reason, State, Target
 
 try:  # tests/ may or may not be a package
-    from .sshd_fixture import RealSshd, missing_requirements
+    from .sshd_fixture import RealSshd, require_sshd
 except ImportError:
-    from sshd_fixture import RealSshd, missing_requirements  # type: ignore[no-redef]
+    from sshd_fixture import RealSshd, require_sshd  # type: ignore[no-redef]
 
 TOOL = str(Path(__file__).with_name("device_tool.py"))
 CODE = "WDJB-MJHT"
@@ -168,11 +168,7 @@ class Site:
 
 @pytest.fixture
 def site() -> Iterator[Site]:
-    reason = missing_requirements()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"the real sshd fixture cannot run in CI: {reason}")
-        pytest.skip(reason)
+    require_sshd()
     directory = Path(tempfile.mkdtemp(prefix="hy2fa-d", dir="/tmp"))
     made = Site(directory)
     made.sshd.start()
@@ -359,20 +355,9 @@ async def test_cancel_ends_the_tools_process_group(offline: Callable[..., Manage
 
 
 @pytest.fixture
-def rest_site() -> Iterator[Site]:
-    reason = missing_requirements()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"the real sshd fixture cannot run in CI: {reason}")
-        pytest.skip(reason)
-    directory = Path(tempfile.mkdtemp(prefix="hy2fa-d", dir="/tmp"))
-    made = Site(directory)
-    made.sshd.start()
-    try:
-        yield made
-    finally:
-        made.sshd.stop()
-        shutil.rmtree(directory, ignore_errors=True)
+def rest_site(site: Site) -> Site:
+    """The site a REST test's server is configured with (``jp_server_config`` needs it)."""
+    return site
 
 
 @pytest.fixture
