@@ -92,6 +92,13 @@ class Lab(ServerProcess):
         with urllib.request.urlopen(request) as response:
             return json.loads(response.read() or b"null")
 
+    def disconnect_all(self) -> None:
+        """Cancel every login under way and stop every master this Lab knows of, each by its
+        id (two connections may share a name)."""
+        for view in self.api("GET", "/hy2fa/connections")["connections"]:
+            if view["state"] not in ("failed", "disconnected"):
+                self.api("DELETE", f"/hy2fa/connections/{view['id']}")
+
     def add_host(self, block: str) -> None:
         with self.ssh_config.open("a") as handle:
             handle.write(block if block.endswith("\n") else block + "\n")

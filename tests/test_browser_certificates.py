@@ -75,9 +75,7 @@ def page(browser: Browser, lab: Lab) -> Iterator[Page]:
     page = new_page(browser)
     yield page
     page.context.close()
-    for view in lab.api("GET", "/hy2fa/connections")["connections"]:
-        if view["state"] not in ("failed", "disconnected"):
-            lab.api("DELETE", f"/hy2fa/connections/{view['id']}")
+    lab.disconnect_all()
 
 
 def test_rows_warning_renew_and_device_link(page: Page, lab: Lab) -> None:
@@ -151,9 +149,7 @@ def site_lab() -> Iterator[tuple[CertSite, Lab]]:
         try:
             yield site, server
         finally:
-            for view in server.api("GET", "/hy2fa/connections")["connections"]:
-                if view["state"] not in ("failed", "disconnected"):
-                    server.api("DELETE", f"/hy2fa/connections/{view['id']}")
+            server.disconnect_all()
             server.stop()
 
 

@@ -52,9 +52,7 @@ def page(browser: Browser, lab: Lab) -> Iterator[Page]:
     page = new_page(browser)
     yield page
     page.context.close()
-    for view in lab.api("GET", "/hy2fa/connections")["connections"]:
-        if view["state"] not in ("failed", "disconnected"):
-            lab.api("DELETE", f"/hy2fa/connections/{view['name']}")
+    lab.disconnect_all()
 
 
 @pytest.fixture

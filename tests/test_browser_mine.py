@@ -45,9 +45,7 @@ def lab() -> Iterator[Lab]:
     # No poll during the test: what a page shows of another's change came as an event.
     server.api("PUT", PLUGIN_SETTINGS, {"raw": json.dumps({"pollSeconds": 600})})
     yield server
-    for view in server.api("GET", "/hy2fa/connections")["connections"]:
-        if view["state"] not in ("failed", "disconnected"):
-            server.api("DELETE", f"/hy2fa/connections/{view['id']}")
+    server.disconnect_all()
     server.stop()
 
 

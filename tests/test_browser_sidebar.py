@@ -40,9 +40,7 @@ def lab() -> Iterator[Lab]:
     """A Lab of its own per test: its settings (pinned, recent, expanded) start empty."""
     server = Lab().start()
     yield server
-    for view in server.api("GET", "/hy2fa/connections")["connections"]:
-        if view["state"] not in ("failed", "disconnected"):
-            server.api("DELETE", f"/hy2fa/connections/{view['name']}")
+    server.disconnect_all()
     server.stop()
 
 
