@@ -7,8 +7,9 @@ JSON (json pulls in re). One exchange per connection:
 - the helper sends ``b"2 <length> <parent> <session>[ t]\\n"`` and the question's
   ``<length>`` bytes (UTF-8): ``<parent>`` is the helper's parent pid (``os.getppid()``: the
   ssh that asks), ``<session>`` its session id (``os.getsid(0)``, the ssh's too), so the
-  server knows which ssh asks even where it can learn nothing of processes; `` t``: the
-  helper has a controlling terminal;
+  server knows which ssh asks even where it can learn nothing of processes (0 where the
+  session's leader is outside the helper's pid namespace, as in a container entered with
+  ``docker exec``: the system says 0 there); `` t``: the helper has a controlling terminal;
 - the server replies with one line: ``b"A<answer>\\n"`` (the answer, for ssh's pipe),
   ``b"E<reason>\\n"`` (cancelled, expired, refused: the helper exits non-zero and ends its
   ssh where it can tell that its parent is one; the server refuses every further question of
@@ -47,7 +48,7 @@ def parse_header(line: bytes) -> tuple[int, bool, int, int] | None:
     if len(words) == 5 and words[4] != b"t":
         return None
     size, parent, session = (int(word) for word in words[1:4])
-    if size > MAX_QUESTION or parent < 1 or session < 1:
+    if size > MAX_QUESTION or parent < 1:  # session 0: its leader is out of sight
         return None
     return size, len(words) == 5, parent, session
 
