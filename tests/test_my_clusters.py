@@ -24,14 +24,20 @@ from typing import Any
 
 import pytest
 from kernel_ws import KernelWS
+from test_mux import FakeMaster
+from test_mux import _alive as alive_reply
 from procs import ssh_processes
 from test_server_api import answer, call, call_error, run_through, wait_for
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import websocket_connect
 
+import hy2fa_lab
 from hy2fa_lab.core import mine, mux
+from hy2fa_lab.core.manager import Manager
 from hy2fa_lab.core.settings import Settings
 from hy2fa_lab.core.targets import Targets
+from hy2fa_lab.kernel import api as kernel_api
+from hy2fa_lab.kernel.backends import LocalBackend
 from hy2fa_lab.server import events
 
 try:  # tests/ may or may not be a package
@@ -396,6 +402,38 @@ def test_a_kernel_sees_a_change_without_a_restart_and_no_change_is_lost(
     }
 
 
+def test_ensure_in_a_kernel_hands_out_the_new_users_master_after_a_change_of_user(
+    short_tmp: Path, client_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ensure()`` keeps the path it found, to answer with one mux check next time; once the
+    person changed their user name in Lab, it must not hand out the old user's live master."""
+    settings = Settings(
+        ssh_config=str(client_config),
+        control_path=f"{short_tmp}/%r@%h:%p",
+        clusters_file=str(short_tmp / "data" / "hy2fa_lab" / "clusters.json"),
+    )
+    for name in ("HY2FA_SERVER_URL", "JPY_PARENT_PID"):
+        monkeypatch.delenv(name, raising=False)
+    backend = LocalBackend(Manager(settings))
+    monkeypatch.setattr(LocalBackend, "_instance", backend)
+    monkeypatch.setattr(kernel_api, "_known_paths", {})
+    lab = Targets(settings)
+    masters = []
+    try:
+        for user in ("olan", "ola"):
+            lab.set_mine("saga", {"user": user})
+            path = f"{short_tmp}/{user}@saga.sigma2.no:22"
+            masters.append(FakeMaster(path, alive_reply(4242 + len(masters))))
+            assert hy2fa_lab.ensure("saga", timeout=5) == path
+            assert hy2fa_lab.ensure("saga", timeout=5) == path  # from what it kept
+            assert mux.alive(masters[0].path) == 4242  # the old user's master still lives
+    finally:
+        for master in masters:
+            master.close()
+        backend.loop.call_soon_threadsafe(backend.loop.stop)
+        backend.thread.join(5)
+
+
 # ---- "Also use it in terminals": the managed Host block ----------------------------------
 
 
@@ -435,8 +473,21 @@ async def test_config_ssh_over_rest_writes_the_persons_user_and_port_when_asked(
     )
     assert terminal["controlpath"] == row["control_path"] == f"{short_tmp}/olan@127.0.0.1:2222"
 
+    # Asked once, the block follows the person's values: a new user name in Lab, and then
+    # going back to the site's values, reach terminals too.
+    row = await call(jp_fetch, "PATCH", "clusters", "lab", body={"user": "olan2"})
+    terminal = ssh_g("lab")
+    assert (terminal["user"], terminal["port"]) == ("olan2", "2222")
+    assert terminal["controlpath"] == row["control_path"] == f"{short_tmp}/olan2@127.0.0.1:2222"
+    row = await call(jp_fetch, "DELETE", "clusters", "lab")
+    terminal = ssh_g("lab")
+    assert (terminal["user"], terminal["port"]) == ("nosuchuser", "1")
+    assert terminal["controlpath"] == row["control_path"] == f"{short_tmp}/nosuchuser@127.0.0.1:1"
+
     gone = await call(jp_fetch, "DELETE", "clusters", "lab", "config-ssh")
     assert gone["path"] == done["path"] and client_config.read_text() == before
+    await call(jp_fetch, "PATCH", "clusters", "lab", body={"user": "olan3"})
+    assert client_config.read_text() == before  # no block: a change writes none
     status, error = await call_error(jp_fetch, "DELETE", "clusters", "lab", "config-ssh")
     assert (status, error["reason"]) == (404, "no_block")
     status, error = await call_error(jp_fetch, "POST", "clusters", "nowhere", "config-ssh", body={})

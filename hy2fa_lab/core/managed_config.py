@@ -257,6 +257,35 @@ def write_block(block: HostBlock, config_file: str | None = None) -> tuple[str, 
     return _rewrite(config_file, lambda text: splice(text, block), "")
 
 
+def has_block(alias: str, config_file: str | None = None) -> bool:
+    """Whether the config holds a managed block for ``alias`` (reads the file, runs nothing)."""
+    path = check_config_path(config_file)
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
+            return unsplice(handle.read(), alias) is not None
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise Hy2faError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def update_block(block: HostBlock, config_file: str | None = None) -> tuple[str, str | None] | None:
+    """Write ``block`` again where the config already holds one for its alias (the person
+    asked for it once: it follows their values since); None, and nothing written, when it
+    holds none."""
+    _check(block)
+
+    def change(text: str) -> str | None:
+        return splice(text, block) if unsplice(text, block.alias) is not None else None
+
+    try:
+        return _rewrite(config_file, change, "")
+    except Hy2faError as error:
+        if error.reason == "not_found":
+            return None
+        raise
+
+
 def remove_block(alias: str, config_file: str | None = None) -> tuple[str, str | None]:
     """Take the managed block for ``alias`` out of the config; returns (config path, backup
     path). ``Hy2faError`` when the config has no such block."""

@@ -11,6 +11,7 @@ them, for REST and the ``hy2fa`` command alike.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from .managed_config import HostBlock
 
 __all__ = ["ClusterRow", "Settings", "Targets", "socket_state"]
+
+_log = logging.getLogger("hy2fa_lab")
 
 
 def socket_state(found: mux.Status) -> State:
@@ -145,6 +148,7 @@ class Targets:
             self.settings.clusters_file, lambda raw: mine.set_values(raw, name, changes, site=site)
         )
         self._profiles = None
+        self.follow_in_terminals(name)
 
     def add_mine(self, name: str, values: dict[str, Any]) -> None:
         """A cluster of the person's own (``host`` and any of the other values);
@@ -160,7 +164,35 @@ class Targets:
         :class:`UnknownCluster` when they have no settings for it."""
         validate.cluster_name(name)
         mine.change(self.settings.clusters_file, lambda raw: mine.forget(raw, name))
-        return name in self.profiles(reload=True)
+        listed = name in self.profiles(reload=True)
+        if listed:
+            self.follow_in_terminals(name)
+        return listed
+
+    def follow_in_terminals(self, name: str) -> str | None:
+        """Once the person let ``hy2fa config-ssh`` write a block for ``name`` ("Also use it
+        in terminals"), that block follows their values: written again after each change, so
+        plain ``ssh name`` does not go on with the old user or port. The config's path when
+        it was written; None when there is no block (nothing is asked for, nothing written).
+        A config that cannot be written costs the block alone: the change itself is kept,
+        and the log says so."""
+        from .managed_config import has_block, update_block
+
+        try:
+            if not has_block(name, self.settings.ssh_config):
+                return None
+            written = update_block(self.host_block(name), self.settings.ssh_config)
+        except Hy2faError as error:
+            _log.warning(
+                "hy2fa: the ssh config's block for %s still has the earlier values: %s",
+                name,
+                error.message,
+            )
+            return None
+        if written is None:
+            return None
+        _log.info("hy2fa: the ssh config's block for %s now has your values (%s)", name, written[0])
+        return written[0]
 
     def host_block(
         self, name: str, *, user: str | None = None, persist: str | None = None

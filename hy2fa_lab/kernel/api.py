@@ -4,18 +4,47 @@ from __future__ import annotations
 
 import getpass
 import math
+import os
 import sys
 import time
 from typing import TextIO
 
-from ..core import messages, mux, validate
+from ..core import messages, mine, mux, validate
 from ..core.errors import Hy2faError, InvalidInput, UnknownCluster
 from ..core.types import PromptKind
 from .backends import WAIT, Backend, LocalBackend, ServerUnavailable, View, choose_backend
 
 # Socket paths the server gave for (cluster, user): the server may be configured on its
 # command line in ways this kernel cannot read, and its answer is the one that counts.
-_known_paths: dict[tuple[str, str | None, str | None], str] = {}
+# Each is kept with the files that decide it (the person's own settings, where Lab writes a
+# new user name, and the ssh config) as they were: once either changed, the path is found
+# again, so a live master of the old user is not handed out after a change of user.
+_Key = tuple[str, str | None, str | None]
+_known_paths: dict[_Key, tuple[str, tuple[tuple[str, tuple[int, ...] | None], ...]]] = {}
+
+
+def _deciders() -> tuple[tuple[str, tuple[int, ...] | None], ...]:
+    """The files a socket path depends on, each with its signature (a stat) now."""
+    try:
+        settings = LocalBackend.shared().manager.settings
+    except Hy2faError:
+        return ()
+    files = [os.path.expanduser(settings.ssh_config or "~/.ssh/config")]
+    if settings.clusters_file:
+        files.append(settings.clusters_file)
+    return tuple((name, mine.signature(name)) for name in files)
+
+
+def _known(key: _Key) -> str | None:
+    """The path kept for ``key`` while the files that decided it are unchanged."""
+    kept = _known_paths.get(key)
+    if kept is None:
+        return None
+    path, deciders = kept
+    if any(mine.signature(name) != seen for name, seen in deciders):
+        _known_paths.pop(key, None)
+        return None
+    return path
 
 
 def _check(cluster: str, user: str | None, persist: str | int | None, timeout: float) -> None:
@@ -82,12 +111,13 @@ def ensure(
     out = out or sys.stdout
     persist_text = None if persist is None else str(persist)
     key = (cluster, user, control_path)
-    known = _known_paths.get(key)
+    known = _known(key)
     if known is not None and mux.alive(known) is not None:
         return known  # the common case: no HTTP, no ssh, ~0.2 ms
+    deciders = _deciders()  # as they are before the path is found: a change after is seen
     path = _local_path(cluster, user, control_path)
     if path is not None and mux.alive(path) is not None:
-        _known_paths[key] = path  # next time: one mux check, no ssh -G
+        _known_paths[key] = (path, deciders)  # next time: one mux check, no ssh -G
         return path
 
     backend: Backend = choose_backend()
@@ -99,7 +129,7 @@ def ensure(
         backend = LocalBackend.shared()  # a host the server was not told about
         view = backend.connect(cluster, user, persist_text, control_path)
     path = _wait(backend, view, time.monotonic() + timeout, timeout, out)
-    _known_paths[key] = path
+    _known_paths[key] = (path, deciders)
     return path
 
 
