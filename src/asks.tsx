@@ -78,6 +78,7 @@ function AskItem(props: IAskItemProps): JSX.Element {
       <Question
         prompt={ask.prompt}
         questionId={ask.id}
+        since={new Date(ask.since * 1000).toISOString()}
         details={<AskFrom ask={ask} trans={trans} compact />}
         busy={busy ? trans.__('Sending…') : null}
         onAnswer={response => run(model.answerAsk(ask.id, response))}

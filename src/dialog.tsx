@@ -760,6 +760,7 @@ export class AskDialogs extends QuestionDialogs {
       <Question
         prompt={ask.prompt}
         questionId={ask.id}
+        since={new Date(ask.since * 1000).toISOString()}
         details={<AskFrom ask={ask} trans={trans} />}
         busy={open.answered ? trans.__('Sending…') : null}
         inDialog

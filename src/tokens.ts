@@ -275,7 +275,10 @@ export interface IAskOrigin {
  */
 export interface IAsk {
   id: string;
-  prompt: IAskPrompt;
+  prompt: IAskPrompt & {
+    /** When the question is refused unanswered (ISO 8601, the server's clock). */
+    expires?: string | null;
+  };
   host: string | null;
   /** The argv of the ssh that asks (never a secret). */
   command: string[];

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +213,10 @@ async def test_nobody_answering_expires_the_ask_and_ends_the_ssh(
         (short_tmp / "known_hosts").write_text(server.known_hosts_line())
         asked = Asked(bridge)
         proc = await run_ssh(askpass_env(bridge), "-F", str(config), "target", "true")
+        ask = await asked.next()
+        # The view says when it stops waiting, as a connection's prompt does (Lab counts down).
+        expires = ask.to_json()["prompt"]["expires"]
+        assert datetime.fromisoformat(expires).timestamp() == pytest.approx(ask.since + 1)
         status, _, err = await finished(proc, timeout=10)
         assert status != 0 and "nobody answered in JupyterLab within 1 s" in err
         assert [action for _, action in asked.events] == ["asked", "expired"]

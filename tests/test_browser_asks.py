@@ -159,6 +159,11 @@ def test_a_cells_ssh_asks_in_a_dialog_trust_then_code(
     expect(dialog.locator(".jp-hy2fa-ask-origin")).to_have_text(f"from {NOTEBOOK}")
     expect(field).to_have_attribute("autocomplete", "off")
     expect(field).to_be_focused()
+    # How long the cell's ssh still waits, counting down as a connection's login does.
+    timer = dialog.get_by_role("timer")
+    left = re.compile(r"^Waiting for your answer: (\d+ s|1 min( \d+ s)?) left$")
+    expect(timer).to_have_text(left)
+    assert 0 < int(timer.get_attribute("data-seconds") or 0) <= 60  # prompt_timeout, browser.py
     expect(page.locator(".jp-hy2fa-status-asks")).to_have_text("?1")
     keys_ready(dialog)  # past the guard against Enter typed for the notebook
     page.keyboard.type(real_sshd.totp())
@@ -245,6 +250,7 @@ def test_the_sidebar_lists_the_questions_and_answers_them(
         expect(field).to_be_visible()
         expect(field).to_have_attribute("autocomplete", "off")
         expect(item.get_by_role("button", name="Cancel")).to_be_visible()
+        expect(item.get_by_role("timer")).to_contain_text("Waiting for your answer")
         set_theme(page, "JupyterLab Dark")
         shot(page, test_name, "sidebar-code-dark")
         set_theme(page, "JupyterLab Light")

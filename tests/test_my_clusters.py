@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 from kernel_ws import KernelWS
+from procs import ssh_processes
 from test_mux import FakeMaster
 from test_mux import _alive as alive_reply
-from procs import ssh_processes
 from test_server_api import answer, call, call_error, run_through, wait_for
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.websocket import websocket_connect

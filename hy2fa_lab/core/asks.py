@@ -37,7 +37,7 @@ from .errors import Hy2faError, InvalidInput, NoPrompt
 from .processes import cmdline, parent_pid, peer_of, process_exit
 from .prompts import classify, clean
 from .settings import DEFAULTS
-from .types import Prompt, PromptKind
+from .types import Prompt, PromptKind, iso_time
 from .validate import shown, visible
 
 _HEADER_TIMEOUT = 2.0  # a peer that connects and says nothing is dropped
@@ -70,13 +70,14 @@ class Ask:
     command: list[str]
     origin: dict[str, Any]
     since: float = field(default_factory=time.time)
+    expires: float | None = None  # when it is refused unanswered (epoch seconds)
     _reply: asyncio.Future[bytes] | None = field(default=None, repr=False)
     _asker: tuple[int, int] | None = field(default=None, repr=False)  # ssh's (pid, session)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "prompt": self.prompt.to_json(),
+            "prompt": {**self.prompt.to_json(), "expires": iso_time(self.expires)},
             "host": self.host,
             "command": self.command,
             "origin": self.origin,
@@ -337,6 +338,7 @@ class AskBridge:
             _reply=loop.create_future(),
             _asker=(ssh_pid, session),
         )
+        ask.expires = ask.since + self.timeout
         self._asks[ask.id] = ask
         self._notify(ask, "asked")
         try:

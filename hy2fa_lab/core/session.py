@@ -18,7 +18,6 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
 from . import mux
@@ -27,7 +26,7 @@ from .login import Finished, LoginMethod
 from .login_ssh import SshLogin
 from .prompts import asked_for, clean
 from .settings import DEFAULTS
-from .types import SETTLED_STATES, Prompt, PromptKind, Reason, State, Target
+from .types import SETTLED_STATES, Prompt, PromptKind, Reason, State, Target, iso_time
 from .validate import visible
 
 ChangeCallback = Callable[["MasterSession"], None]
@@ -46,12 +45,6 @@ def _chosen_option(prompt: Prompt, response: str) -> str | None:
     if 1 <= number <= len(prompt.options) and len(response.strip()) <= 2:
         return prompt.options[number - 1]
     return None
-
-
-def _iso(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat()
 
 
 class MasterSession:
@@ -121,7 +114,7 @@ class MasterSession:
     def to_json(self) -> dict[str, Any]:
         prompt = None
         if self.prompt is not None and self.state is State.PROMPTING:
-            expires = _iso(self._prompt_expires)
+            expires = iso_time(self._prompt_expires)
             prompt = {
                 **self.prompt.to_json(),
                 "id": self.prompt_id,
@@ -131,7 +124,7 @@ class MasterSession:
         verifying = None
         if self.state is State.VERIFYING:
             verifying = {
-                "since": _iso(self._answered_at),
+                "since": iso_time(self._answered_at),
                 "choice": self._choice,
                 "lines": self.lines_since_answer(),
             }
@@ -151,9 +144,9 @@ class MasterSession:
             "message": visible(self.message),  # ssh's words in it, shown as prompts are
             "control_path": self.target.control_path,
             "master_pid": self.master_pid,
-            "since": _iso(self.since),
+            "since": iso_time(self.since),
             "persist": self.target.persist,
-            "updated": _iso(self.updated),
+            "updated": iso_time(self.updated),
             "version": self.version,
             "certificate": self.method.view(),
         }

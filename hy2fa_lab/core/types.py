@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from .validate import visible
 
@@ -19,6 +20,13 @@ class State(str, enum.Enum):
     FAILED = "failed"
     DISCONNECTED = "disconnected"
     UNRESPONSIVE = "unresponsive"  # a socket whose master does not answer (SIGSTOP, hung)
+
+
+def iso_time(timestamp: float | None) -> str | None:
+    """An epoch time as the views show times: ISO 8601 in UTC (None stays None)."""
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat()
 
 
 # No login is under way in these states: a waiter can stop waiting.
