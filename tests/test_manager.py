@@ -9,6 +9,7 @@ test ends with no ssh process of its own left (``no_ssh_left``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from helpers import SECRET, code
 from listeners import SilentListener
@@ -179,6 +181,38 @@ async def test_listeners_hear_every_change_until_they_unsubscribe(
     assert len(heard) == before  # nothing more reached the one that left
     assert State.VERIFYING in kept[before:]
     assert kept[-2:] == [State.CONNECTED, State.DISCONNECTED]  # the other still hears all
+
+
+async def test_a_disconnect_asked_for_is_one_change_never_a_master_that_went_away(
+    prompt_server: StartServer, client_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The master's pidfd tells its exit while the stop is under way: that exit is the one
+    asked for, so Lab hears one change, "Disconnected", and never first "the master exited"
+    (which reads as a connection lost)."""
+    server = prompt_server(sshserver.totp(SECRET))
+    manager = Manager(settings(client_config, server.port))
+    real_stop = mux.stop
+
+    def slow_stop(path: str) -> bool:
+        """The stop as on a loaded machine: its thread comes back after the master exited
+        (and so after its pidfd told the event loop)."""
+        pid = mux.alive(path)
+        accepted = real_stop(path)
+        if pid is not None:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                psutil.Process(pid).wait(10)
+        return accepted
+
+    monkeypatch.setattr(mux, "stop", slow_stop)
+    heard: list[tuple[str, str]] = []
+    manager.subscribe(lambda changed: heard.append((changed.state.value, changed.message)))
+    for _ in range(3):
+        session = await log_in(manager, ALIAS)
+        heard.clear()
+        await manager.disconnect_session(session)
+        await asyncio.sleep(0)  # a watcher woken by the exit runs now, if it is to run
+        assert heard == [("disconnected", "Disconnected")]
+    await manager.shutdown()
 
 
 # ---- refresh ----------------------------------------------------------------------------

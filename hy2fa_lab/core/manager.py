@@ -56,6 +56,7 @@ class Manager(Targets):
         self._listeners: list[Listener] = []
         self._discovery: asyncio.Future[list[MasterSession]] | None = None
         self._watching: dict[int, asyncio.Task[None]] = {}  # master pid -> its watcher
+        self._stopping: set[str] = set()  # ids of the sessions whose master is being stopped
         self.discovery_error: Exception | None = None
 
     # ---- targets ---------------------------------------------------------------
@@ -272,21 +273,15 @@ class Manager(Targets):
         path = session.target.control_path
         lock = self._locks.setdefault(path, asyncio.Lock())
         async with lock:
-            # The master's socket goes a moment before its process: a disconnect is done
-            # when the process is gone too (its pidfd, opened before the stop so that a pid
-            # used again meanwhile is never mistaken for it; without pidfds, the socket).
-            pid = session.master_pid
-            exited = processes.process_exit(pid) if pid is not None else None
+            # Meanwhile the master's exit (its pidfd, a refresh) is this stop, not a master
+            # that went away: one change, "Disconnected", never "the master exited" first.
+            self._stopping.add(session.id)
             try:
-                stopped = await asyncio.to_thread(_stop_and_wait, path)
+                stopped = await _stop_master(path)
                 if stopped or session.state in (State.CONNECTED, State.UNRESPONSIVE):
-                    # Before the exit is heard: asked for, not a master that went away.
                     session.mark_disconnected("Disconnected")
-                if stopped and exited is not None:
-                    await asyncio.wait({exited}, timeout=_STOP_SECONDS)
             finally:
-                if exited is not None:
-                    exited.cancel()
+                self._stopping.discard(session.id)
         return session
 
     async def check(self, session: MasterSession) -> None:
@@ -296,7 +291,10 @@ class Manager(Targets):
         self._apply(session, await asyncio.to_thread(mux.status, session.target.control_path))
 
     def _apply(self, session: MasterSession, found: mux.Status) -> None:
-        """Bring ``session`` in line with what its socket said."""
+        """Bring ``session`` in line with what its socket said (unless it is being stopped:
+        the stop says what became of it)."""
+        if session.id in self._stopping:
+            return
         if found.liveness is mux.Liveness.ALIVE and found.pid is not None:
             if session.state is not State.CONNECTED or session.master_pid != found.pid:
                 session.adopt(found.pid)
@@ -444,16 +442,39 @@ class Manager(Targets):
 _STOP_SECONDS = 5.0  # how long a stopped master may take to go
 
 
-def _stop_and_wait(path: str, timeout: float = _STOP_SECONDS) -> bool:
-    """Stop the master on ``path`` and wait until its socket is gone (blocking)."""
+async def _stop_master(path: str) -> bool:
+    """Stop the master on ``path``; whether it accepted. Done when its process is gone, not
+    only its socket, which goes a moment before: heard from its pidfd (opened before the
+    stop, so a pid used again meanwhile is never mistaken for it), then its socket checked
+    once; without pidfds, its socket checked every 50 ms until gone."""
+    found = await asyncio.to_thread(mux.status, path)
+    alive = found.liveness is mux.Liveness.ALIVE and found.pid is not None
+    exited = processes.process_exit(found.pid) if alive and found.pid is not None else None
     try:
-        accepted = mux.stop(path)
+        accepted = await asyncio.to_thread(_send_stop, path)
+        if accepted and exited is not None:
+            await asyncio.wait({exited}, timeout=_STOP_SECONDS)
+        return await asyncio.to_thread(_wait_gone, path, accepted)
+    finally:
+        if exited is not None:
+            exited.cancel()
+
+
+def _send_stop(path: str) -> bool:
+    """Ask the master on ``path`` to exit (blocking); whether it accepted."""
+    try:
+        return mux.stop(path)
     except mux.UntrustedSocket as error:
         raise Hy2faError(str(error), reason="unsafe_socket") from None
     except (OSError, mux.MuxError):
-        accepted = False
+        return False
+
+
+def _wait_gone(path: str, accepted: bool, timeout: float = _STOP_SECONDS) -> bool:
+    """Wait until no master answers on ``path`` (blocking; at once when its exit was
+    heard), a stale file removed; ``accepted`` passed through."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         found = mux.status(path)
         if found.liveness is mux.Liveness.UNRESPONSIVE and not accepted:
             raise Hy2faError(f"{found.message}; it was left as it is", reason="unresponsive")
@@ -461,5 +482,6 @@ def _stop_and_wait(path: str, timeout: float = _STOP_SECONDS) -> bool:
             with contextlib.suppress(OSError):
                 mux.remove_stale(path)
             return accepted
-        time.sleep(0.05)
-    raise Hy2faError(f"The master on {path} did not stop within {timeout:.0f} s")
+        if time.monotonic() >= deadline:
+            raise Hy2faError(f"The master on {path} did not stop within {timeout:.0f} s")
+        time.sleep(0.05)  # no pidfds (macOS), or another master took the path meanwhile
