@@ -360,10 +360,14 @@ async def test_ensure_with_a_live_master_imports_nothing_heavy(
         "print(hy2fa_lab.ensure('upalready', timeout=10))\n"
         "print(sorted({m.split('.')[0] for m in set(sys.modules) - before}))\n"
         "print('hy2fa_lab' in before)\n"
+        "print(sorted(m for m in set(sys.modules) - before if m.startswith('hy2fa_lab')))\n"
     )
-    path, new, preloaded = execution.stdout.strip().split("\n")
+    path, new, preloaded, ours = execution.stdout.strip().split("\n")
     assert path == view["control_path"]
     assert preloaded == "False"  # a fresh kernel: nothing of ours imported before
     heavy = {"jupyter_server", "jupyter_events", "jsonschema", "rfc3987_syntax", "lark"}
+    heavy |= {"pexpect", "cryptography"}  # the login engine and certificates: for a login
     assert heavy.isdisjoint(ast.literal_eval(new)), new
+    engine = {"hy2fa_lab.core.manager", "hy2fa_lab.core.session", "hy2fa_lab.core.login_ssh"}
+    assert engine.isdisjoint(ast.literal_eval(ours)), ours
     await jp_fetch("hy2fa", "connections", "upalready", method="DELETE")

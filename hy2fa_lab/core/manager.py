@@ -11,9 +11,7 @@ from typing import Any
 
 from . import mux, openssh, processes, remembered, validate
 from .errors import Hy2faError, UnknownCluster
-from .issuer_command import CommandLogin
 from .login import LoginMethod
-from .login_certificate import CertificateLogin
 from .login_ssh import SshLogin
 from .session import MasterSession
 from .settings import Settings
@@ -135,11 +133,17 @@ class Manager(Targets):
             config_file=self.settings.ssh_config,
             connect_timeout=self.settings.connect_timeout,
         )
-        if target.certificate is not None and target.certificate.issuer == "command":
+        if target.certificate is None:
+            return ssh
+        # Imported here: cryptography, for profiles with a certificate alone (a kernel's
+        # first ensure() pays for what it uses).
+        if target.certificate.issuer == "command":
+            from .issuer_command import CommandLogin
+
             return CommandLogin(target.certificate, ssh)
-        if target.certificate is not None:
-            return CertificateLogin(target.certificate, ssh)
-        return ssh
+        from .login_certificate import CertificateLogin
+
+        return CertificateLogin(target.certificate, ssh)
 
     def _retire(self, old: MasterSession, new: MasterSession) -> None:
         """``new`` takes ``old``'s place: ``old`` leaves the registry, and its listeners

@@ -11,8 +11,17 @@ from typing import TextIO
 
 from ..core import messages, mine, mux, validate
 from ..core.errors import Hy2faError, InvalidInput, UnknownCluster
+from ..core.targets import Targets
 from ..core.types import PromptKind
-from .backends import WAIT, Backend, LocalBackend, ServerUnavailable, View, choose_backend
+from .backends import (
+    WAIT,
+    Backend,
+    LocalBackend,
+    ServerUnavailable,
+    View,
+    choose_backend,
+    kernel_settings,
+)
 
 # Socket paths the server gave for (cluster, user): the server may be configured on its
 # command line in ways this kernel cannot read, and its answer is the one that counts.
@@ -23,10 +32,25 @@ _Key = tuple[str, str | None, str | None]
 _known_paths: dict[_Key, tuple[str, tuple[tuple[str, tuple[int, ...] | None], ...]]] = {}
 
 
+_resolver: Targets | None = None
+
+
+def _targets() -> Targets:
+    """What resolves a socket path here: the engine when it already runs in this kernel,
+    else the same resolution without it (no session engine imported until a login is
+    needed: the first ``ensure()`` of a kernel with a live master pays for its path alone)."""
+    global _resolver
+    if LocalBackend._instance is not None:
+        return LocalBackend._instance.manager
+    if _resolver is None:
+        _resolver = Targets(kernel_settings())
+    return _resolver
+
+
 def _deciders() -> tuple[tuple[str, tuple[int, ...] | None], ...]:
     """The files a socket path depends on, each with its signature (a stat) now."""
     try:
-        settings = LocalBackend.shared().manager.settings
+        settings = _targets().settings
     except Hy2faError:
         return ()
     files = [os.path.expanduser(settings.ssh_config or "~/.ssh/config")]
@@ -63,7 +87,7 @@ def _check(cluster: str, user: str | None, persist: str | int | None, timeout: f
 
 def _local_path(cluster: str, user: str | None, control_path: str | None = None) -> str | None:
     try:
-        return LocalBackend.shared().control_path(cluster, user, control_path)
+        return _targets().resolve(cluster, user=user, control_path=control_path).control_path
     except Hy2faError:
         return None
 
@@ -77,7 +101,7 @@ def socket_path(cluster: str, user: str | None = None) -> str:
             return backend.control_path(cluster, user)
         except (UnknownCluster, ServerUnavailable):
             pass
-    return LocalBackend.shared().control_path(cluster, user)
+    return _targets().resolve(cluster, user=user).control_path
 
 
 def ensure(

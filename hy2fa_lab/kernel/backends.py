@@ -15,12 +15,14 @@ import urllib.parse
 import urllib.request
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ..config import settings_from_jupyter_config
 from ..core.errors import Hy2faError, InvalidInput, NoPrompt, UnknownCluster
-from ..core.manager import Manager
 from ..core.settings import Settings
+
+if TYPE_CHECKING:
+    from ..core.manager import Manager
 
 View = dict[str, Any]
 T = TypeVar("T")
@@ -266,6 +268,8 @@ class LocalBackend:
     _instance_lock = threading.Lock()
 
     def __init__(self, manager: Manager | None = None) -> None:
+        from ..core.manager import Manager  # the engine: only once one is needed here
+
         self.manager = manager or Manager(kernel_settings())
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="hy2fa-engine")
