@@ -11,6 +11,7 @@ from typing import TextIO
 
 from ..core import messages, mine, mux, validate
 from ..core.errors import Hy2faError, InvalidInput, UnknownCluster
+from ..core.sshconfig import user_config_file
 from ..core.targets import Targets
 from ..core.types import PromptKind
 from .backends import (
@@ -53,7 +54,7 @@ def _deciders() -> tuple[tuple[str, tuple[int, ...] | None], ...]:
         settings = _targets().settings
     except Hy2faError:
         return ()
-    files = [os.path.expanduser(settings.ssh_config or "~/.ssh/config")]
+    files = [os.path.expanduser(settings.ssh_config or user_config_file())]
     if settings.clusters_file:
         files.append(settings.clusters_file)
     return tuple((name, mine.signature(name)) for name in files)
