@@ -11,6 +11,7 @@ from hy2fa_lab.core import controlpath
 from hy2fa_lab.core.errors import Hy2faError, InvalidInput
 from hy2fa_lab.core.profiles import (
     BUILTIN_CLUSTERS,
+    certificate_spec,
     load_profiles,
     profile_from_config,
     resolve,
@@ -57,6 +58,42 @@ def test_builtin_table_has_the_required_clusters() -> None:
     assert BUILTIN_CLUSTERS["saga"].host == "saga.sigma2.no"
     assert BUILTIN_CLUSTERS["narval"].host == "narval.alliancecan.ca"
     assert BUILTIN_CLUSTERS["perlmutter"].host == "perlmutter.nersc.gov"
+
+
+def test_perlmutter_logs_in_through_nersc_sshproxy_unless_the_config_says_otherwise(
+    short_tmp: Path,
+) -> None:
+    """NERSC documents sshproxy: the built-in Perlmutter gets its certificate there, in the
+    files NERSC's own script writes. A configured ``perlmutter`` with ``"certificate": None``,
+    or a ``Host perlmutter`` of the person's ssh config, logs in with ssh's own questions."""
+    spec = BUILTIN_CLUSTERS["perlmutter"].certificate
+    assert spec is not None
+    assert (spec.issuer, spec.url, spec.scope, spec.login) == (
+        "sshproxy",
+        "https://sshproxy.nersc.gov",
+        "default",
+        None,  # the ssh user
+    )
+    assert spec.key == os.path.expanduser("~/.ssh/nersc")
+    assert spec.certificate_file == os.path.expanduser("~/.ssh/nersc-cert.pub")
+    assert (
+        certificate_spec(
+            {"issuer": "sshproxy", "url": spec.url, "scope": spec.scope, "key": "~/.ssh/nersc"}
+        )
+        == spec
+    )  # what the config key would say
+
+    empty = short_tmp / "empty_config"
+    empty.write_text("")
+    user_only = load_profiles({"perlmutter": {"user": "ola"}}, config_file=str(empty))
+    assert user_only["perlmutter"].certificate == spec  # a config entry sets values on top
+    plain = load_profiles({"perlmutter": {"certificate": None}}, config_file=str(empty))
+    assert plain["perlmutter"].certificate is None
+    assert plain["perlmutter"].asks == "Password + OTP typed together"
+    aliased = short_tmp / "alias_config"
+    aliased.write_text("Host perlmutter\n  HostName perlmutter.nersc.gov\n")
+    assert load_profiles(config_file=str(aliased))["perlmutter"].certificate is None
+    assert load_profiles(config_file=str(empty))["perlmutter"].certificate == spec
 
 
 def test_config_hosts_lists_concrete_aliases_and_follows_include(ssh_config: Path) -> None:

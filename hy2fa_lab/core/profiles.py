@@ -67,8 +67,33 @@ _ALLIANCE_ASKS = "SSH key or password, then Duo (passcode or push)"
 _ALLIANCE_DOCS = "https://docs.alliancecan.ca/wiki/Multifactor_authentication"
 
 
-def _builtin(name: str, host: str, label: str, asks: str, docs: str) -> ClusterProfile:
-    return ClusterProfile(name=name, host=host, asks=asks, docs=docs, label=label)
+_NERSC_DOCS = "https://docs.nersc.gov/connect/mfa/#sshproxy"
+# NERSC documents sshproxy for Perlmutter: password + OTP once, a key and a certificate its CA
+# signed for 24 h, in the files NERSC's own sshproxy.sh writes (so both tools share them).
+_NERSC_SSHPROXY = CertificateSpec(
+    issuer="sshproxy",
+    key=os.path.expanduser(os.path.join("~", ".ssh", "nersc")),
+    url="https://sshproxy.nersc.gov",
+    scope="default",
+)
+
+
+# What a built-in cluster with a certificate asks once the config turns its certificate off
+# (``"certificate": None``): ssh's own questions at each login.
+_ASKS_WITHOUT_CERTIFICATE = {"perlmutter": "Password + OTP typed together"}
+
+
+def _builtin(
+    name: str,
+    host: str,
+    label: str,
+    asks: str,
+    docs: str,
+    certificate: CertificateSpec | None = None,
+) -> ClusterProfile:
+    return ClusterProfile(
+        name=name, host=host, asks=asks, docs=docs, label=label, certificate=certificate
+    )
 
 
 BUILTIN_CLUSTERS: dict[str, ClusterProfile] = {
@@ -101,8 +126,9 @@ BUILTIN_CLUSTERS: dict[str, ClusterProfile] = {
             "perlmutter",
             "perlmutter.nersc.gov",
             "Perlmutter (NERSC)",
-            "Password + OTP typed together",
-            "https://docs.nersc.gov/connect/mfa/",
+            "Password + OTP once a day, for a 24 h certificate (sshproxy)",
+            _NERSC_DOCS,
+            certificate=_NERSC_SSHPROXY,
         ),
     )
 }
@@ -264,6 +290,9 @@ def _profile_from_config(name: str, data: Mapping[str, Any]) -> ClusterProfile:
             raise InvalidInput(f"ssh_options: {error.message}") from None
 
     certificate = data.get("certificate", base.certificate if base else None)
+    asks = text("asks")
+    if base is not None and base.certificate is not None and certificate is None:
+        asks = str(data.get("asks") or _ASKS_WITHOUT_CERTIFICATE.get(name, ""))
 
     return ClusterProfile(
         name=name,
@@ -272,7 +301,7 @@ def _profile_from_config(name: str, data: Mapping[str, Any]) -> ClusterProfile:
         user=validate.user(data["user"]) if data.get("user") else None,
         persist=validate.persist(data["persist"]) if data.get("persist") is not None else None,
         ssh_options=tuple(option(k, v) for k, v in options.items()),
-        asks=text("asks"),
+        asks=asks,
         docs=text("docs"),
         label=text("label"),
         source="config",
