@@ -121,8 +121,8 @@ def run(rounds: int) -> tuple[list[dict[str, Any]], list[str], dict[str, float]]
 def load_average() -> str:
     """The 1-minute load average: how busy the machine was besides the bench."""
     try:
-        return Path("/proc/loadavg").read_text().split()[0]
-    except (OSError, IndexError):
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:  # not every system keeps one
         return "?"
 
 

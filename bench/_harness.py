@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pexpect
+import psutil
 
 from hy2fa_lab.core import mux
 from hy2fa_lab.core.environment import ssh_environment
@@ -133,7 +134,7 @@ def machine() -> dict[str, Any]:
     """What the numbers were measured on."""
     import platform
 
-    model = ""
+    model = ""  # Linux says it in /proc/cpuinfo; elsewhere platform.processor() or the machine
     with contextlib.suppress(OSError):
         for text in Path("/proc/cpuinfo").read_text().splitlines():
             if text.startswith("model name"):
@@ -160,20 +161,18 @@ def make_tmp() -> Path:
     return Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir="/tmp"))
 
 
-def processes_mentioning(needle: str) -> dict[int, list[str]]:
-    """Live (non-zombie) processes other than this one whose argv mentions ``needle``."""
+def processes_mentioning(needle: str, *, ssh_only: bool = False) -> dict[int, list[str]]:
+    """Live (non-zombie) processes other than this one whose argv mentions ``needle`` (only
+    ssh clients with ``ssh_only``), through psutil: the same on Linux and macOS."""
     found: dict[int, list[str]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        argv = list(proc.info["cmdline"] or ())
+        if proc.pid == os.getpid() or proc.info["status"] == psutil.STATUS_ZOMBIE:
             continue
-        try:
-            raw = (entry / "cmdline").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
-        except (OSError, IndexError):
+        if ssh_only and not (argv and os.path.basename(argv[0]).startswith("ssh")):
             continue
-        argv = [part.decode(errors="replace") for part in raw.split(b"\0") if part]
-        if state != "Z" and any(needle in arg for arg in argv):
-            found[int(entry.name)] = argv
+        if any(needle in arg for arg in argv):
+            found[proc.pid] = argv
     return found
 
 

@@ -271,21 +271,7 @@ def render(result: dict[str, object]) -> str:
 
 def _ssh_children(needle: str) -> dict[int, list[str]]:
     """Live (non-zombie) ssh processes whose argv mentions ``needle`` (our temp dir)."""
-    found: dict[int, list[str]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = (entry / "cmdline").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
-        except (OSError, IndexError):
-            continue
-        argv = [part.decode(errors="replace") for part in raw.split(b"\0") if part]
-        if state == "Z" or not argv or not os.path.basename(argv[0]).startswith("ssh"):
-            continue
-        if any(needle in arg for arg in argv):
-            found[int(entry.name)] = argv
-    return found
+    return _harness.processes_mentioning(needle, ssh_only=True)
 
 
 def _wait_gone(needle: str, seconds: float) -> dict[int, list[str]]:

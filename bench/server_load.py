@@ -46,13 +46,16 @@ import tempfile
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psutil
 import pyotp
 
 from hy2fa_lab.core import mux
+
+from ._harness import processes_mentioning
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # the demo server's TOTP seed: not a secret here
 PENDING = 50  # figure 4
@@ -212,63 +215,48 @@ class BenchError(RuntimeError):
     """Something in the set-up did not behave; the numbers would mean nothing."""
 
 
-# ---- processes seen from /proc ------------------------------------------------------------
-
-
-def _processes() -> Iterator[tuple[int, int, str, list[str]]]:
-    """(pid, ppid, state, argv) of every process we can read."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = (entry / "cmdline").read_bytes()
-            fields = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
-        except (OSError, IndexError):
-            continue
-        argv = [part.decode(errors="replace") for part in raw.split(b"\0") if part]
-        yield int(entry.name), int(fields[1]), fields[0], argv
+# ---- processes (psutil: the same on Linux and macOS) ------------------------------------
 
 
 def ssh_processes(needle: str) -> dict[int, list[str]]:
     """Live ssh processes whose argv names ``needle`` (our temp dir): only ours."""
-    return {
-        pid: argv
-        for pid, _ppid, state, argv in _processes()
-        if state != "Z"
-        and argv
-        and os.path.basename(argv[0]).startswith("ssh")
-        and any(needle in arg for arg in argv)
-    }
+    return processes_mentioning(needle, ssh_only=True)
 
 
 def children(pid: int) -> dict[int, list[str]]:
     """Direct children of ``pid`` (zombies too: an unreaped child is a leak as well)."""
-    return {child: argv for child, ppid, _state, argv in _processes() if ppid == pid}
+    found: dict[int, list[str]] = {}
+    with contextlib.suppress(psutil.NoSuchProcess):
+        for child in psutil.Process(pid).children():
+            try:
+                found[child.pid] = child.cmdline()
+            except (psutil.ZombieProcess, psutil.AccessDenied):
+                found[child.pid] = []
+            except psutil.NoSuchProcess:
+                continue
+    return found
 
 
 def _running(pid: int) -> bool:
     """Whether ``pid`` still runs (a zombie waiting for init to reap it has ended)."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
-    except (OSError, IndexError):
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
 
 
 def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise BenchError(f"no VmRSS for {pid}")
+    return int(psutil.Process(pid).memory_info().rss // 1024)
 
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of ``pid`` and its threads so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
 
 
 def fd_count(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
+    return int(psutil.Process(pid).num_fds())
 
 
 def _wait_until(test: Callable[[], bool], seconds: float, interval: float = 0.05) -> bool:
@@ -899,11 +887,7 @@ def figures(rounds: int = DEFAULT_ROUNDS) -> list[dict[str, Any]]:
         if not closed:
             problems = lab.close()
     if results:
-        leftover = [
-            f"process {pid}"
-            for pid, _pp, _s, argv in _processes()
-            if any(lab.needle in a for a in argv)
-        ]
+        leftover = [f"process {pid}" for pid in processes_mentioning(lab.needle)]
         problems += leftover
         for result in results:
             result["server_start_s"] = setup_s
