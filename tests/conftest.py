@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import stat
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -169,6 +170,8 @@ def hide_proc() -> list[str]:
     """argv that runs a command (appended) with no process information at all: in a private
     mount namespace whose /proc is an empty tmpfs (``unshare -m``, then ``mount``; root).
     Only that command and its children see it; files, sockets and the network are shared."""
+    if sys.platform != "linux":  # the simulation of a system without /proc, on one that has it
+        pytest.skip(f"hides Linux's /proc in a mount namespace; {sys.platform} has no /proc")
     reason = None
     if os.geteuid() != 0:
         reason = "hiding /proc needs root (unshare -m)"

@@ -5,37 +5,39 @@ from __future__ import annotations
 
 import asyncio
 import os
-from pathlib import Path
 from typing import Any
+
+import psutil
 
 from hy2fa_lab.core.session import MasterSession
 from hy2fa_lab.core.types import State
 
 
 def cmdlines() -> dict[int, list[str]]:
+    """The argv of every live process (kernel threads, which have none, and zombies left
+    out), through psutil: the same on Linux and macOS."""
     table = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = (entry / "cmdline").read_bytes()
-            status = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if not raw or status.rsplit(")", 1)[-1].split()[0] == "Z":
-            continue  # kernel threads and zombies
-        parts = raw.split(b"\0")
-        table[int(entry.name)] = [part.decode(errors="replace") for part in parts if part]
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        argv = proc.info["cmdline"]
+        if argv and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            table[proc.pid] = list(argv)
     return table
 
 
 def process_alive(pid: int) -> bool:
     """Whether ``pid`` runs (a zombie does not count)."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    return state != "Z"
+
+
+def environment_of(pid: int) -> dict[str, str]:
+    """``pid``'s environment (empty when it is gone or not readable)."""
+    try:
+        return dict(psutil.Process(pid).environ())
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return {}
 
 
 def ssh_processes(needle: str) -> dict[int, list[str]]:

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from helpers import SECRET, code
-from procs import cmdlines
+from procs import cmdlines, environment_of
 from server_process import Events, JupyterServer
 from test_askpass import ASKPASS, Asked, askpass_env, finished, helpers_of, ssh_config
 from test_askpass_server import ssh_code, start_kernel, stop_kernel
@@ -418,17 +418,13 @@ async def follow(server: JupyterServer, connection: dict[str, Any], states: set[
 def askpass_helpers(server: JupyterServer) -> list[int]:
     """Live hy2fa-askpass processes of this server's kernels (seen from outside, where /proc
     is: by the socket in their environment)."""
-    socket_dir = f"{askwire.SOCKET_ENV}={server.runtime_dir}/".encode()
-    found = []
-    for pid, argv in cmdlines().items():
-        if any(part.endswith("hy2fa-askpass") for part in argv[:2]):
-            try:
-                environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if any(variable.startswith(socket_dir) for variable in environ):
-                found.append(pid)
-    return found
+    socket_dir = f"{server.runtime_dir}/"
+    return [
+        pid
+        for pid, argv in cmdlines().items()
+        if any(part.endswith("hy2fa-askpass") for part in argv[:2])
+        and environment_of(pid).get(askwire.SOCKET_ENV, "").startswith(socket_dir)
+    ]
 
 
 @pytest.mark.sshd

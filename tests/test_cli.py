@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pexpect
+import psutil
 import pytest
 from helpers import SECRET, code, finish, otp_ok, shown
 from listeners import SilentListener
@@ -305,8 +306,7 @@ def test_old_create_ssh_socket_flags(
     assert persist == "600s"
     assert path == engine_path(config, cli.template, "127.0.0.1", user="tester", port=server.port)
     assert mux.alive(path) == pid
-    master_argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    assert b"ControlPersist=600s" in master_argv
+    assert "ControlPersist=600s" in psutil.Process(pid).cmdline()
 
     same_target = ["127.0.0.1", "-l", "tester", "-p", port, *cli.target_options(config)]
     status, output = cli.run("status", *same_target)

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pexpect
-from procs import cmdlines
+import psutil
+from procs import cmdlines, process_alive
 
 from hy2fa_lab.core import mux
 
@@ -159,15 +160,9 @@ def test_demo_runs_connects_and_leaves_nothing_behind(short_tmp: Path) -> None:
     left = [argv for argv in cmdlines().values() if any(demo_dir in a for a in argv)]
     assert left == []
     for pid in (master, cert_master):
-        deadline = time.monotonic() + 5
-        while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
-            time.sleep(0.1)
-        state = (
-            Path(f"/proc/{pid}/stat").read_text().split()[2]
-            if os.path.exists(f"/proc/{pid}")
-            else "gone"
-        )
-        assert state in ("gone", "Z"), pid
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
+            psutil.Process(pid).wait(5)  # not our child: psutil waits for it to be gone
+        assert not process_alive(pid), pid
     # Lab, both login nodes and the issuer stopped listening
     assert ports_closed(int(url.rsplit(":", 1)[1]), *ports) == []
     assert int(issuer_port.group(1)) in ports

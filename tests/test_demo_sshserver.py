@@ -16,6 +16,7 @@ import asyncssh
 import pexpect
 import pytest
 from helpers import SECRET, code, finish, wrong_code
+from procs import cmdlines
 
 from hy2fa_lab.demo.sshserver import (
     DUO_TIMED_OUT,
@@ -475,17 +476,8 @@ def test_allow_commands_false_keeps_masters_but_refuses_sessions(
 
 
 def _pids_running(needle: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if state != "Z" and needle.encode() in argv:
-                found.append(int(entry.name))
-    return found
+    """Live processes with ``needle`` as one of their arguments."""
+    return [pid for pid, argv in cmdlines().items() if needle in argv]
 
 
 def test_stop_kills_running_commands_and_frees_everything(short_tmp: Path) -> None:

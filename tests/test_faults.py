@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from procs import process_alive, ssh_processes
 from test_server_api import add_sshd_host, answer, wait_for
@@ -73,20 +74,15 @@ async def connect(fetch: Fetch, sshd: RealSshd, name: str = ALIAS) -> Any:
 
 
 def _children() -> dict[int, tuple[str, str]]:
-    """Processes whose parent is this test process: pid -> (command name, state)."""
-    me = os.getpid()
+    """Processes whose parent is this test process: pid -> (command name, state), the state
+    as /proc says it ("Z" for a zombie), through psutil."""
     found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for child in psutil.Process().children():
         try:
-            text = (entry / "stat").read_text()
-        except OSError:
+            name, status = child.name(), child.status()
+        except psutil.NoSuchProcess:
             continue
-        comm = text[text.index("(") + 1 : text.rindex(")")]
-        state, ppid = text.rsplit(")", 1)[1].split()[:2]
-        if int(ppid) == me:
-            found[int(entry.name)] = (comm, state)
+        found[child.pid] = (name, "Z" if status == psutil.STATUS_ZOMBIE else status)
     return found
 
 
