@@ -304,7 +304,8 @@ def _certificate_words(row: ClusterRow) -> str:
 
     cert = row.certificate
     if cert is None:
-        return ""
+        spec = row.profile.certificate
+        return f"no certificate yet: a login gets one from {spec.issuer_name}" if spec else ""
     left = cert.seconds_left()
     if left == float("inf"):
         return "certificate never expires"

@@ -50,6 +50,26 @@ export function CertificateLine(props: {
   );
 }
 
+/**
+ * A certificate cluster with no certificate on disk yet: that a login gets one, and from
+ * where, so the first Connect's question (password + OTP for the issuer) is expected.
+ */
+export function NoCertificateLine(props: {
+  from: string;
+  trans: TranslationBundle;
+}): JSX.Element {
+  return (
+    <div className="jp-hy2fa-cert" data-missing="true">
+      <span className="jp-hy2fa-cert-text">
+        {props.trans.__(
+          'No certificate yet: Connect gets one from %1',
+          props.from
+        )}
+      </span>
+    </div>
+  );
+}
+
 /** Copy a text: the async clipboard, else a selection and `copy`. */
 async function copyText(text: string, field: HTMLInputElement | null) {
   if (navigator.clipboard?.writeText) {

@@ -15,7 +15,7 @@ import React, { useEffect, useRef, useState } from 'react';
 
 import { arrange, matches } from './arrange';
 import { AsksSection } from './asks';
-import { CertificateLine } from './certificate';
+import { CertificateLine, NoCertificateLine } from './certificate';
 import {
   AddClusterForm,
   connectAsking,
@@ -564,6 +564,9 @@ function Row(props: IRowProps): JSX.Element {
           now={Date.now()}
           trans={trans}
         />
+      )}
+      {!certificate && cluster.certificate_from && (
+        <NoCertificateLine from={cluster.certificate_from} trans={trans} />
       )}
       {yours && <div className="jp-hy2fa-yours">{yours}</div>}
       {props.editing && (

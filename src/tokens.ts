@@ -144,6 +144,11 @@ export interface ICluster {
    * login's); absent when the profile has none or an older server.
    */
   certificate?: ICertificate | null;
+  /**
+   * Where a login of a certificate profile gets its certificate (the issuer's host, or the
+   * site's tool), whether or not one is on disk; absent for other profiles.
+   */
+  certificate_from?: string;
 }
 
 /** A certificate as the server describes it (`valid_before` ISO 8601 UTC, null = never). */

@@ -178,6 +178,13 @@ def test_login_in_the_sidebar_then_the_master_outlives_its_certificate(
         sidebar = page.locator("#hy2fa-sidebar")
         nersc = page.locator(row("nersc"))
         assert not site.key.exists()  # no key yet: a login asks the issuer
+        # The row says so before the first Connect, and where the certificate comes from.
+        missing = nersc.locator(".jp-hy2fa-cert[data-missing='true']")
+        expect(missing).to_have_text("No certificate yet: Connect gets one from 127.0.0.1")
+        for suffix, theme in (("light", "JupyterLab Light"), ("dark", "JupyterLab Dark")):
+            set_theme(page, theme)
+            shot_of(nersc, test, f"no-certificate-yet-{suffix}")
+        set_theme(page, "JupyterLab Light")
         nersc.locator('[data-action="connect"]').click()
 
         prompting = page.locator(row("nersc", "prompting"))

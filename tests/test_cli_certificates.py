@@ -50,6 +50,19 @@ def test_connect_asks_once_then_status_and_list_say_the_certificate(
     options = cli.target_options(config)
     question = f"Password + OTP for {site.sshd.user} at 127.0.0.1"
 
+    # Before any certificate is on disk: where the first login gets one.
+    status, output = cli.run("status", NAME, *options)
+    assert status == 1 and re.fullmatch(  # 1: not connected, as ssh -O check says it
+        rf"{NAME}: not connected \(no certificate yet: a login gets one from 127\.0\.0\.1\) "
+        r"\S+\n",
+        output,
+    ), output
+    status, output = cli.run("list", "--json", *options)
+    rows = {row["name"]: row for row in json.loads(output)}
+    assert rows[NAME]["certificate_from"] == "127.0.0.1" and "certificate" not in rows[NAME]
+    assert rows["perlmutter"]["certificate_from"] == "sshproxy.nersc.gov"
+    assert "certificate_from" not in rows["saga"]
+
     child = cli.spawn("connect", NAME, *options)
     child.expect_exact(question)
     wrong = site.wrong()

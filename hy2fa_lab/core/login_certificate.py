@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from . import certificates
@@ -42,7 +41,7 @@ class CertificateLogin:
 
     @property
     def issuer_host(self) -> str:
-        return urllib.parse.urlsplit(self.spec.url).hostname or self.spec.url
+        return self.spec.issuer_name
 
     def view(self) -> dict[str, Any]:
         if self._described is None:

@@ -87,6 +87,9 @@ class ClusterRow:
         )
         if self.message:
             row["message"] = self.message
+        if self.profile.certificate is not None:
+            # A login with a certificate, before any is on disk: where a login gets one.
+            row["certificate_from"] = self.profile.certificate.issuer_name
         if self.certificate is not None and self.profile.certificate is not None:
             row["certificate"] = {
                 **self.certificate.view(self.profile.certificate.issuer),

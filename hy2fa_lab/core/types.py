@@ -102,6 +102,16 @@ class CertificateSpec:
     def certificate_file(self) -> str:
         return self.key + "-cert.pub"
 
+    @property
+    def issuer_name(self) -> str:
+        """Where the certificate comes from, as a person knows it: the issuer's host name
+        (``sshproxy.nersc.gov``), or the site's tool (``step``)."""
+        if self.issuer == "command":
+            return self.argv[0].rsplit("/", 1)[-1] if self.argv else self.issuer
+        from urllib.parse import urlsplit
+
+        return urlsplit(self.url).hostname or self.url
+
 
 @dataclass(frozen=True)
 class Target:
