@@ -4,7 +4,7 @@ import React, { useState } from 'react';
 
 import { Question } from './prompt';
 import { IAsk, IHy2faModel } from './tokens';
-import { askTitle, commandLine, originWords } from './words';
+import { askedAt, askTitle, commandLine, originWords } from './words';
 
 /**
  * Who asks: the command line of the ssh (monospace) and the notebook whose kernel started
@@ -78,7 +78,7 @@ function AskItem(props: IAskItemProps): JSX.Element {
       <Question
         prompt={ask.prompt}
         questionId={ask.id}
-        since={new Date(ask.since * 1000).toISOString()}
+        since={askedAt(ask)}
         details={<AskFrom ask={ask} trans={trans} compact />}
         busy={busy ? trans.__('Sending…') : null}
         onAnswer={response => run(model.answerAsk(ask.id, response))}

@@ -15,7 +15,7 @@ import {
   WIDGET_CLASS,
   WIDGET_FOR_PREFIX
 } from './tokens';
-import { askTitle, failureWords, hostKeyAnswers } from './words';
+import { askedAt, askTitle, failureWords, hostKeyAnswers } from './words';
 
 /**
  * Whether the notebook widget of `%hy2fa connect` or `ensure()` shows connection
@@ -760,7 +760,7 @@ export class AskDialogs extends QuestionDialogs {
       <Question
         prompt={ask.prompt}
         questionId={ask.id}
-        since={new Date(ask.since * 1000).toISOString()}
+        since={askedAt(ask)}
         details={<AskFrom ask={ask} trans={trans} />}
         busy={open.answered ? trans.__('Sending…') : null}
         inDialog

@@ -227,6 +227,11 @@ export function askTitle(ask: IAsk, trans: TranslationBundle): string {
   return host ? trans.__('ssh to %1 asks', host) : trans.__('ssh asks');
 }
 
+/** When an ask was asked, as the server's other times are said (ISO 8601). */
+export function askedAt(ask: IAsk): string {
+  return new Date(ask.since * 1000).toISOString();
+}
+
 /** Where an ask comes from: "from Analysis.ipynb", a kernel, or a process. */
 export function originWords(ask: IAsk, trans: TranslationBundle): string {
   const { origin } = ask;

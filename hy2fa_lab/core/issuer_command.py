@@ -228,10 +228,6 @@ class CommandLogin(CertificateLogin):
     def child_pid(self) -> int | None:
         return self.tool.child_pid if self._running else self.ssh.child_pid
 
-    @property
-    def issuer_host(self) -> str:
-        return self.tool.name
-
     def view(self) -> dict[str, Any]:
         device = self.tool.device if self._running else None
         return {**super().view(), "device": dict(device) if device else None}

@@ -452,7 +452,7 @@ async def _stop_master(path: str) -> bool:
     stop, so a pid used again meanwhile is never mistaken for it), then its socket checked
     once; without pidfds, its socket checked every 50 ms until gone."""
     found = await asyncio.to_thread(mux.status, path)
-    alive = found.liveness is mux.Liveness.ALIVE and found.pid is not None
+    alive = found.liveness is mux.Liveness.ALIVE
     exited = processes.process_exit(found.pid) if alive and found.pid is not None else None
     try:
         accepted = await asyncio.to_thread(_send_stop, path)

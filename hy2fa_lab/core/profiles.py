@@ -78,11 +78,6 @@ _NERSC_SSHPROXY = CertificateSpec(
 )
 
 
-# What a built-in cluster with a certificate asks once the config turns its certificate off
-# (``"certificate": None``): ssh's own questions at each login.
-_ASKS_WITHOUT_CERTIFICATE = {"perlmutter": "Password + OTP typed together"}
-
-
 def _builtin(
     name: str,
     host: str,
@@ -126,7 +121,7 @@ BUILTIN_CLUSTERS: dict[str, ClusterProfile] = {
             "perlmutter",
             "perlmutter.nersc.gov",
             "Perlmutter (NERSC)",
-            "Password + OTP once a day, for a 24 h certificate (sshproxy)",
+            "Password + OTP typed together",  # at sshproxy (once a day) or, without it, at ssh
             _NERSC_DOCS,
             certificate=_NERSC_SSHPROXY,
         ),
@@ -290,9 +285,6 @@ def _profile_from_config(name: str, data: Mapping[str, Any]) -> ClusterProfile:
             raise InvalidInput(f"ssh_options: {error.message}") from None
 
     certificate = data.get("certificate", base.certificate if base else None)
-    asks = text("asks")
-    if base is not None and base.certificate is not None and certificate is None:
-        asks = str(data.get("asks") or _ASKS_WITHOUT_CERTIFICATE.get(name, ""))
 
     return ClusterProfile(
         name=name,
@@ -301,7 +293,7 @@ def _profile_from_config(name: str, data: Mapping[str, Any]) -> ClusterProfile:
         user=validate.user(data["user"]) if data.get("user") else None,
         persist=validate.persist(data["persist"]) if data.get("persist") is not None else None,
         ssh_options=tuple(option(k, v) for k, v in options.items()),
-        asks=asks,
+        asks=text("asks"),
         docs=text("docs"),
         label=text("label"),
         source="config",

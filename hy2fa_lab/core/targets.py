@@ -87,15 +87,16 @@ class ClusterRow:
         )
         if self.message:
             row["message"] = self.message
-        if self.profile.certificate is not None:
-            # A login with a certificate, before any is on disk: where a login gets one.
-            row["certificate_from"] = self.profile.certificate.issuer_name
-        if self.certificate is not None and self.profile.certificate is not None:
-            row["certificate"] = {
-                **self.certificate.view(self.profile.certificate.issuer),
-                # When Lab warns before the end, as the login renews (seconds).
-                "renew_before": self.profile.certificate.renew_before,
-            }
+        spec = self.profile.certificate
+        if spec is not None:
+            # Where a login gets one: said before any certificate is on disk, too.
+            row["certificate_from"] = spec.issuer_name
+            if self.certificate is not None:
+                row["certificate"] = {
+                    **self.certificate.view(spec.issuer),
+                    # When Lab warns before the end, as the login renews (seconds).
+                    "renew_before": spec.renew_before,
+                }
         return row
 
     def read_certificate(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -107,7 +108,7 @@ class CertificateSpec:
         """Where the certificate comes from, as a person knows it: the issuer's host name
         (``sshproxy.nersc.gov``), or the site's tool (``step``)."""
         if self.issuer == "command":
-            return self.argv[0].rsplit("/", 1)[-1] if self.argv else self.issuer
+            return os.path.basename(self.argv[0]) if self.argv else self.issuer
         from urllib.parse import urlsplit
 
         return urlsplit(self.url).hostname or self.url

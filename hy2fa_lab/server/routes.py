@@ -307,19 +307,12 @@ class ClusterSshConfigHandler(_ClusterChange):
     @tornado.web.authenticated
     @authorized
     async def get(self, name: str) -> None:
-        from ..core.managed_config import check_config_path, unsplice
+        from ..core.managed_config import check_config_path, has_block
 
         block = await self.block(name)
-        path = check_config_path(self.manager.settings.ssh_config)
-
-        def written() -> bool:
-            try:
-                with open(path, encoding="utf-8", errors="surrogateescape", newline="") as file:
-                    return unsplice(file.read(), name) is not None
-            except FileNotFoundError:
-                return False
-
-        present = await asyncio.to_thread(written)
+        config = self.manager.settings.ssh_config
+        path = check_config_path(config)
+        present = await asyncio.to_thread(has_block, name, config)
         self.reply({"cluster": name, "path": path, "block": block.render(), "written": present})
 
     @tornado.web.authenticated
