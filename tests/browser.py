@@ -92,6 +92,18 @@ class Lab(ServerProcess):
         with urllib.request.urlopen(request) as response:
             return json.loads(response.read() or b"null")
 
+    def write_notebook(self, name: str, cells: list[dict[str, Any]] | None = None) -> None:
+        """A notebook (Python 3 kernel) in Lab's root dir, with ``cells`` (none by default)."""
+        notebook = {
+            "cells": cells or [],
+            "metadata": {
+                "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+            },
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        }
+        (self.dir / name).write_text(json.dumps(notebook))
+
     def disconnect_all(self) -> None:
         """Cancel every login under way and stop every master this Lab knows of, each by its
         id (two connections may share a name)."""
@@ -171,6 +183,20 @@ def add_prompt_host(lab: Lab, alias: str, port: int, user: str, extra: str = "")
         f"Host {alias}\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n"
         f"  UserKnownHostsFile {lab.dir}/known_hosts\n  StrictHostKeyChecking no\n"
         f"  PreferredAuthentications keyboard-interactive\n{extra}"
+    )
+
+
+def answer_in_row(page: Page, cluster: str, value: str) -> None:
+    """Type ``value`` in the password field of ``cluster``'s row and send it; returns once
+    the field is cleared (as soon as it is sent, or gone with the question): the answer
+    stays nowhere on the page."""
+    field = page.locator(f'{row(cluster, "prompting")} input[type="password"]')
+    field.fill(value)
+    field.press("Enter")
+    page.wait_for_function(
+        "s => [...document.querySelectorAll(s)].every(el => el.value === '')",
+        arg=f"{row(cluster)} input",
+        timeout=0,
     )
 
 

@@ -2,7 +2,7 @@
 own issuer (``hy2fa_lab.demo.issuer``, as NERSC's sshproxy behaves) and a real sshd on
 127.0.0.1 that trusts only its CA (``TrustedUserCAKeys``, ``AuthorizedKeysFile none``).
 
-    site = CertSite(short_dir).start()   # or, in a fixture: yield from started_site()
+    site = CertSite(short_dir).start()   # or the fixture ``site`` (conftest.py)
     site.profile()                       # the cluster's settings, {"host": "fixture", ...}
     site.add_host(client_config)         # Host fixture in an ssh config
     site.issue("default")                # a key + certificate on disk with no login (+1h)
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hy2fa_lab.core import certificates
+from hy2fa_lab.core.manager import Manager, Settings
 from hy2fa_lab.core.profiles import certificate_spec
 from hy2fa_lab.demo.issuer import CertService
 
@@ -54,6 +55,19 @@ class CertSite:
 
     def profile(self, **over: Any) -> dict[str, Any]:
         return {"host": "fixture", "certificate": self.spec(**over)}
+
+    def manager(self, **over: Any) -> Manager:
+        """The engine alone, with one cluster ``nersc`` on this site (``over``: settings of
+        its certificate)."""
+        config = self.sshd.write_client_config(self.dir / "ssh_config")
+        return Manager(
+            Settings(
+                ssh_config=str(config),
+                control_path=f"{self.dir}/%C",
+                clusters={"nersc": self.profile(**over)},
+                include_ssh_config_hosts=False,
+            )
+        )
 
     def add_host(self, config: Path, alias: str = "fixture") -> None:
         block = self.sshd.write_client_config(config.parent / f"{alias}.conf", alias=alias)

@@ -166,6 +166,33 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
+def site() -> Iterator[Any]:
+    """A certificate site (``cert_site.CertSite``: the stand-in sshproxy and an sshd that
+    trusts only its CA), started, then stopped and removed."""
+    from cert_site import started_site
+
+    yield from started_site()
+
+
+@pytest.fixture
+def page(browser: Any, lab: Any) -> Iterator[Any]:
+    """A page of the browser tests (``browser.new_page``) on the test module's ``lab``; after
+    the test, every live connection of that Lab is stopped, each by its id."""
+    from browser import new_page
+
+    page = new_page(browser)
+    yield page
+    page.context.close()
+    lab.disconnect_all()
+
+
+@pytest.fixture
+def test_name(request: pytest.FixtureRequest) -> str:
+    """The test's name: where its screenshots go under test-artifacts."""
+    return str(request.node.name)
+
+
+@pytest.fixture
 def hide_proc() -> list[str]:
     """argv that runs a command (appended) with no process information at all: in a private
     mount namespace whose /proc is an empty tmpfs (``unshare -m``, then ``mount``; root).

@@ -14,6 +14,7 @@ import pexpect
 import pytest
 from browser import (
     Lab,
+    answer_in_row,
     expect_hostkey_question,
     keys_ready,
     new_page,
@@ -47,25 +48,6 @@ def lab() -> Iterator[Lab]:
     server.stop()
 
 
-@pytest.fixture
-def page(browser: Browser, lab: Lab) -> Iterator[Page]:
-    page = new_page(browser)
-    yield page
-    page.context.close()
-    for name in list_connections(lab):
-        lab.api("DELETE", f"/hy2fa/connections/{name}")
-
-
-def list_connections(lab: Lab) -> list[str]:
-    views = lab.api("GET", "/hy2fa/connections")["connections"]
-    return [v["name"] for v in views if v["state"] not in ("failed", "disconnected")]
-
-
-@pytest.fixture
-def test_name(request: pytest.FixtureRequest) -> str:
-    return str(request.node.name)
-
-
 def prompt_host(lab: Lab, alias: str, port: int, user: str) -> None:
     lab.add_host(
         f"Host {alias}\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n"
@@ -82,14 +64,7 @@ def sshd_host(lab: Lab, sshd: RealSshd, alias: str, **options: Any) -> None:
 def type_code(page: Page, cluster: str, value: str) -> None:
     field = page.locator(f'{row(cluster, "prompting")} input[type="password"]')
     expect(field).to_have_attribute("autocomplete", "one-time-code")
-    field.fill(value)
-    field.press("Enter")
-    # Cleared as soon as it is sent (or gone with the prompt): the code stays nowhere.
-    page.wait_for_function(
-        "s => [...document.querySelectorAll(s)].every(el => el.value === '')",
-        arg=f"{row(cluster)} input",
-        timeout=0,
-    )
+    answer_in_row(page, cluster, value)  # the code stays nowhere
 
 
 @pytest.mark.sshd

@@ -6,7 +6,6 @@ dialog; the state is said in polite live regions."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,7 +15,6 @@ from browser import (
     Lab,
     add_prompt_host,
     keys_ready,
-    new_page,
     open_lab_in,
     open_sidebar,
     row,
@@ -27,7 +25,7 @@ from browser import (
     wait_for_state,
 )
 from helpers import SECRET, code
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from hy2fa_lab.demo import sshserver
 
@@ -38,31 +36,10 @@ PLUGIN_SETTINGS = "/lab/api/settings/hy2fa-lab:plugin"
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
     server = Lab().start()
-    notebook = {
-        "cells": [{"cell_type": "code", "metadata": {}, "source": "", "outputs": [],
-                   "execution_count": None}],
-        "metadata": {
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-        },
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }  # fmt: skip
-    (server.dir / NOTEBOOK).write_text(json.dumps(notebook))
+    server.write_notebook(NOTEBOOK, [{"cell_type": "code", "metadata": {}, "source": "",
+                                      "outputs": [], "execution_count": None}])  # fmt: skip
     yield server
     server.stop()
-
-
-@pytest.fixture
-def page(browser: Browser, lab: Lab) -> Iterator[Page]:
-    page = new_page(browser)
-    yield page
-    page.context.close()
-    lab.disconnect_all()
-
-
-@pytest.fixture
-def test_name(request: pytest.FixtureRequest) -> str:
-    return str(request.node.name)
 
 
 UNNAMED = re.compile(r"^\s*- (button|textbox|searchbox|checkbox|combobox)(?: \[[^\]]*\])*:?$", re.M)

@@ -19,13 +19,12 @@ from browser import (
     Lab,
     expect_hostkey_question,
     keys_ready,
-    new_page,
     open_sidebar,
     set_theme,
     shot,
     shot_of,
 )
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from hy2fa_lab.core import mux
 
@@ -45,30 +44,10 @@ PLUGIN_SETTINGS = "/lab/api/settings/hy2fa-lab:plugin"
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
     server = Lab().start()
-    notebook = {
-        "cells": [],
-        "metadata": {
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-        },
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
     for name in (NOTEBOOK, BANG_NOTEBOOK):
-        (server.dir / name).write_text(json.dumps(notebook))
+        server.write_notebook(name)
     yield server
     server.stop()
-
-
-@pytest.fixture
-def page(browser: Browser, lab: Lab) -> Iterator[Page]:
-    page = new_page(browser)
-    yield page
-    page.context.close()
-
-
-@pytest.fixture
-def test_name(request: pytest.FixtureRequest) -> str:
-    return str(request.node.name)
 
 
 @pytest.fixture

@@ -16,7 +16,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import Lab, new_page, open_lab_in, open_sidebar, row, set_theme, shot, shot_of
+from browser import (
+    Lab,
+    answer_in_row,
+    new_page,
+    open_lab_in,
+    open_sidebar,
+    row,
+    set_theme,
+    shot,
+    shot_of,
+)
 from cert_site import CertSite, started_site
 from playwright.sync_api import Browser, Page, expect
 
@@ -68,14 +78,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     ).start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def page(browser: Browser, lab: Lab) -> Iterator[Page]:
-    page = new_page(browser)
-    yield page
-    page.context.close()
-    lab.disconnect_all()
 
 
 def test_rows_warning_renew_and_device_link(page: Page, lab: Lab) -> None:
@@ -151,18 +153,6 @@ def site_lab() -> Iterator[tuple[CertSite, Lab]]:
         finally:
             server.disconnect_all()
             server.stop()
-
-
-def answer_in_row(page: Page, cluster: str, value: str) -> None:
-    field = page.locator(f'{row(cluster, "prompting")} input[type="password"]')
-    field.fill(value)
-    field.press("Enter")
-    # Cleared as soon as it is sent (or gone with the question).
-    page.wait_for_function(
-        "s => [...document.querySelectorAll(s)].every(el => el.value === '')",
-        arg=f"{row(cluster)} input",
-        timeout=0,
-    )
 
 
 @pytest.mark.sshd

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from browser import Lab, open_lab_in, open_sidebar, row, shot_of
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 BAD = {"host": "127.0.0.1", "ssh_options": {"PKCS11Provider": "/usr/lib/x.so"}}
 
@@ -23,15 +23,6 @@ def lab() -> Iterator[Lab]:
     ).start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def page(browser: Browser, lab: Lab) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    context.set_default_timeout(0)  # actions wait for their state (pytest bounds the test)
-    page = context.new_page()
-    yield page
-    context.close()
 
 
 def test_config_problems_are_said_once_and_the_bad_cluster_shows_its_error(

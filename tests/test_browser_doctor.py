@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from browser import Lab, open_lab_in, open_sidebar, set_theme, shot
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from hy2fa_lab.demo import sshserver
 
@@ -22,19 +22,6 @@ def lab() -> Iterator[Lab]:
     server = Lab().start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def page(browser: Browser, lab: Lab) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    yield page
-    context.close()
-
-
-@pytest.fixture
-def test_name(request: pytest.FixtureRequest) -> str:
-    return str(request.node.name)
 
 
 def line(page: Page, check: str) -> Any:

@@ -20,7 +20,6 @@ from browser import (
     Lab,
     add_prompt_host,
     keys_ready,
-    new_page,
     open_lab_in,
     open_sidebar,
     row,
@@ -31,7 +30,7 @@ from browser import (
     wait_for_state,
 )
 from helpers import SECRET, code
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from hy2fa_lab.demo import sshserver
 
@@ -45,19 +44,6 @@ def lab() -> Iterator[Lab]:
     server = Lab().start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def page(browser: Browser, lab: Lab) -> Iterator[Page]:
-    page = new_page(browser)
-    yield page
-    page.context.close()
-    lab.disconnect_all()
-
-
-@pytest.fixture
-def test_name(request: pytest.FixtureRequest) -> str:
-    return str(request.node.name)
 
 
 def duo_push(delay: float = 4, approve: bool = True) -> sshserver.PromptScript:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from browser import Lab, open_sidebar, row, set_theme, shot
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 from test_browser_asks import PLUGIN_SETTINGS, finished, open_notebook, run_cell, ssh_cell
 
 from hy2fa_lab.core import mux
@@ -35,27 +35,11 @@ MASTERS = ".jp-hy2fa-masters"
 @pytest.fixture
 def lab() -> Iterator[Lab]:
     server = Lab().start()
-    notebook = {
-        "cells": [],
-        "metadata": {
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-        },
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-    (server.dir / NOTEBOOK).write_text(json.dumps(notebook))
+    server.write_notebook(NOTEBOOK)
     # Questions are answered over REST here: no dialog on top of the sidebar.
     server.api("PUT", PLUGIN_SETTINGS, {"raw": json.dumps({"askDialogs": False})})
     yield server
     server.stop()
-
-
-@pytest.fixture
-def page(browser: Browser, lab: Lab) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    yield page
-    context.close()
 
 
 def answer_next_ask(lab: Lab, seen: set[str], response: str) -> dict[str, Any]:

@@ -49,18 +49,6 @@ def lab() -> Iterator[Lab]:
     server.stop()
 
 
-@pytest.fixture
-def page(browser: Browser, lab: Lab) -> Iterator[Page]:
-    page = new_page(browser)
-    yield page
-    page.context.close()
-
-
-@pytest.fixture
-def test_name(request: pytest.FixtureRequest) -> str:
-    return str(request.node.name)
-
-
 def clusters(lab: Lab) -> dict[str, Any]:
     """The server's rows, by name."""
     return {r["name"]: r for r in lab.api("GET", "/hy2fa/clusters")["clusters"]}

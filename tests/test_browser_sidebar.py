@@ -44,18 +44,6 @@ def lab() -> Iterator[Lab]:
     server.stop()
 
 
-@pytest.fixture
-def page(browser: Browser, lab: Lab) -> Iterator[Page]:
-    page = new_page(browser)
-    yield page
-    page.context.close()
-
-
-@pytest.fixture
-def test_name(request: pytest.FixtureRequest) -> str:
-    return str(request.node.name)
-
-
 def names(rows: Locator) -> list[str]:
     return [str(name) for name in rows.evaluate_all("els => els.map(e => e.dataset.hy2faCluster)")]
 

@@ -5,32 +5,22 @@ sshd that trusts only its CA (``TrustedUserCAKeys``, ``AuthorizedKeysFile none``
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cert_site import PASSWORD, CertSite
 from procs import next_prompt, ssh_processes
 
 from hy2fa_lab.core import certificates, mux
 from hy2fa_lab.core.errors import InvalidInput
-from hy2fa_lab.core.manager import Manager, Settings
+from hy2fa_lab.core.manager import Manager
 from hy2fa_lab.core.profiles import certificate_spec, load_profiles
 from hy2fa_lab.core.session import MasterSession
 from hy2fa_lab.core.types import PromptKind, Reason, State
 from hy2fa_lab.demo.issuer import CertService
-
-try:  # tests/ may or may not be a package
-    from .sshd_fixture import RealSshd, require_sshd
-except ImportError:
-    from sshd_fixture import RealSshd, require_sshd  # type: ignore[no-redef]
-
-PASSWORD = "correct horse"
-
 
 # ---- the profile key ---------------------------------------------------------------------
 
@@ -93,46 +83,6 @@ def test_an_answer_that_is_not_a_pair_for_its_key_is_refused(tmp_path: Path) -> 
 # ---- against the service and a real sshd ----------------------------------------------------
 
 
-class Site:
-    def __init__(self, directory: Path) -> None:
-        self.dir = directory
-        self.sshd = RealSshd(directory / "sshd", trusted_user_ca=directory / "svc" / "ca.pub")
-        self.service = CertService(directory / "svc", user=self.sshd.user, password=PASSWORD)
-        self.key = directory / "home" / ".ssh" / "nersc"
-
-    def manager(self, **certificate: Any) -> Manager:
-        config = self.sshd.write_client_config(self.dir / "ssh_config")
-        spec = {"issuer": "sshproxy", "url": self.service.url, "key": str(self.key)}
-        spec.update(certificate)
-        return Manager(
-            Settings(
-                ssh_config=str(config),
-                control_path=f"{self.dir}/%C",
-                clusters={"nersc": {"host": "fixture", "certificate": spec}},
-                include_ssh_config_hosts=False,
-            )
-        )
-
-    def files(self) -> dict[str, bytes]:
-        paths = [self.key, Path(f"{self.key}.pub"), Path(f"{self.key}-cert.pub")]
-        return {p.name: p.read_bytes() for p in paths if p.exists()}
-
-
-@pytest.fixture
-def site() -> Iterator[Site]:
-    require_sshd()
-    directory = Path(tempfile.mkdtemp(prefix="hy2fa-c", dir="/tmp"))
-    made = Site(directory)
-    made.service.start()
-    made.sshd.start()
-    try:
-        yield made
-    finally:
-        made.sshd.stop()
-        made.service.stop()
-        shutil.rmtree(directory, ignore_errors=True)
-
-
 def run_via(manager: Manager, path: str, *args: str) -> subprocess.CompletedProcess[str]:
     config = manager.settings.ssh_config
     assert config is not None
@@ -140,7 +90,7 @@ def run_via(manager: Manager, path: str, *args: str) -> subprocess.CompletedProc
     return subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
 
 
-async def login_with(site: Site, session: MasterSession, secret: str, after: int) -> Any:
+async def login_with(site: CertSite, session: MasterSession, secret: str, after: int) -> Any:
     prompt = await next_prompt(session, after)
     assert prompt.kind is PromptKind.PASSWORD and prompt.secret
     assert prompt.text == f"Password + OTP for {site.sshd.user} at 127.0.0.1"
@@ -149,7 +99,7 @@ async def login_with(site: Site, session: MasterSession, secret: str, after: int
 
 
 @pytest.mark.sshd
-async def test_wrong_code_then_right_connects_and_stores_the_pair(site: Site) -> None:
+async def test_wrong_code_then_right_connects_and_stores_the_pair(site: CertSite) -> None:
     manager = site.manager()
     session = await manager.connect("nersc")
     assert session.to_json()["certificate"]["valid_before"] is None  # none yet
@@ -176,7 +126,7 @@ async def test_wrong_code_then_right_connects_and_stores_the_pair(site: Site) ->
 
 @pytest.mark.sshd
 async def test_a_valid_certificate_asks_nothing_and_an_expiring_one_asks_again(
-    site: Site,
+    site: CertSite,
 ) -> None:
     manager = site.manager()
     session = await manager.connect("nersc")
@@ -208,7 +158,7 @@ async def test_a_valid_certificate_asks_nothing_and_an_expiring_one_asks_again(
 @pytest.mark.sshd
 @pytest.mark.parametrize("mode", ["500", "garbage"])
 async def test_a_bad_answer_of_the_issuer_leaves_the_files_as_they_were(
-    site: Site, mode: str
+    site: CertSite, mode: str
 ) -> None:
     manager = site.manager(renew_before="2h")  # so the 1 h certificate is renewed each time
     session = await manager.connect("nersc")
@@ -230,7 +180,7 @@ async def test_a_bad_answer_of_the_issuer_leaves_the_files_as_they_were(
 
 
 @pytest.mark.sshd
-async def test_a_lock_out_fails_plainly(site: Site) -> None:
+async def test_a_lock_out_fails_plainly(site: CertSite) -> None:
     manager = site.manager()
     session = await manager.connect("nersc")
     for attempt in range(5):

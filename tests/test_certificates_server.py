@@ -4,23 +4,18 @@ project's own issuer (``hy2fa_lab.demo.issuer``) and a real sshd that trusts onl
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cert_site import CertSite, started_site
+from cert_site import CertSite
 from procs import ssh_processes
 from test_server_api import answer, call, run_through, wait_for
 
 from hy2fa_lab.core import mux
 
 Fetch = Callable[..., Any]
-
-
-@pytest.fixture
-def site() -> Iterator[CertSite]:
-    yield from started_site()
 
 
 @pytest.fixture

@@ -9,18 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cert_site import CertSite, started_site
+from cert_site import CertSite
 from test_cli import Cli, assert_no_ssh_left, expect_connected, finish, stop_masters
 
 from hy2fa_lab.core import mux
 
 pytestmark = pytest.mark.sshd
 NAME = "nersc"
-
-
-@pytest.fixture
-def site() -> Iterator[CertSite]:
-    yield from started_site()
 
 
 @pytest.fixture

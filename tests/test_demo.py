@@ -53,6 +53,16 @@ def latest_cert_answer(child: pexpect.spawn, answer: str) -> str:
         answer = child.match.group(1)
 
 
+def through(
+    path: str, alias: str, command: str, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """``command`` on ``alias`` through the master on ``path``, never asking anything."""
+    return subprocess.run(
+        ["ssh", "-S", path, "-o", "BatchMode=yes", alias, command],
+        capture_output=True, text=True, timeout=20, check=False, env=env,
+    )  # fmt: skip
+
+
 def ports_closed(*ports: int) -> list[int]:
     """The ``ports`` still listening on 127.0.0.1."""
     left = []
@@ -99,14 +109,7 @@ def test_demo_runs_connects_and_leaves_nothing_behind(short_tmp: Path) -> None:
         view = wait_state(url, token, "demo", "connected")
         path = view["control_path"]
         assert path.startswith(demo_dir)
-        run = subprocess.run(
-            ["ssh", "-S", path, "-o", "BatchMode=yes", "demo", "hostname"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=False,
-            env=env,
-        )
+        run = through(path, "demo", "hostname", env=env)
         assert run.stdout.strip() == socket.gethostname(), run.stderr
         master = view["master_pid"]
         assert mux.alive(path) == master
@@ -131,14 +134,7 @@ def test_demo_runs_connects_and_leaves_nothing_behind(short_tmp: Path) -> None:
         assert os.path.exists(f"{demo_dir}/demo-key-cert.pub")
         cert_path = view["control_path"]
         assert cert_path.startswith(demo_dir)
-        run = subprocess.run(
-            ["ssh", "-S", cert_path, "-o", "BatchMode=yes", "demo-cert", "echo cert-$((6*7))"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=False,
-            env=env,
-        )
+        run = through(cert_path, "demo-cert", "echo cert-$((6*7))", env=env)
         assert run.stdout.strip() == "cert-42", run.stderr
         cert_master = view["master_pid"]
         assert mux.alive(cert_path) == cert_master != master

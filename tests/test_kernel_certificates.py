@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cert_site import CertSite, started_site
+from cert_site import CertSite
 from kernel_ws import KernelWS
 from test_server_api import answer, call, wait_for
 
@@ -35,11 +35,6 @@ ENSURE = (
     "finally:\n"
     "    api.choose_backend = real\n"
 )
-
-
-@pytest.fixture
-def site() -> Iterator[CertSite]:
-    yield from started_site()
 
 
 @pytest.fixture
