@@ -71,6 +71,15 @@ async def bridge(short_tmp: Path) -> AsyncIterator[AskBridge]:
     assert helpers_of(bridge.path) == []  # no helper outlives its question
 
 
+def known_target(prompt_server: Callable[..., Any], directory: Path) -> Path:
+    """``ssh_config`` of a one-time-code server whose host key is already known: the first
+    question is the code."""
+    server = prompt_server(sshserver.totp(SECRET))
+    config = ssh_config(directory, server.port)
+    (directory / "known_hosts").write_text(server.known_hosts_line())
+    return config
+
+
 def ssh_config(directory: Path, port: int) -> Path:
     """A Host alias with an empty known_hosts: the first question is the host key."""
     config = directory / "ssh_config"
@@ -164,9 +173,7 @@ async def test_host_key_code_and_password_are_asked_in_order_and_the_command_run
 async def test_cancel_ends_the_ssh_at_once_instead_of_asking_again(
     bridge: AskBridge, prompt_server: Callable[..., Any], short_tmp: Path
 ) -> None:
-    server = prompt_server(sshserver.totp(SECRET))
-    config = ssh_config(short_tmp, server.port)
-    (short_tmp / "known_hosts").write_text(server.known_hosts_line())
+    config = known_target(prompt_server, short_tmp)
     asked = Asked(bridge)
     proc = await run_ssh(askpass_env(bridge), "-F", str(config), "target", "true")
     ask = await asked.next()
@@ -184,9 +191,7 @@ async def test_cancel_ends_the_ssh_at_once_instead_of_asking_again(
 async def test_an_ask_vanishes_when_its_ssh_exits(
     bridge: AskBridge, prompt_server: Callable[..., Any], short_tmp: Path
 ) -> None:
-    server = prompt_server(sshserver.totp(SECRET))
-    config = ssh_config(short_tmp, server.port)
-    (short_tmp / "known_hosts").write_text(server.known_hosts_line())
+    config = known_target(prompt_server, short_tmp)
     asked = Asked(bridge)
     proc = await run_ssh(askpass_env(bridge), "-F", str(config), "target", "true")
     ask = await asked.next()
@@ -205,9 +210,7 @@ async def test_nobody_answering_expires_the_ask_and_ends_the_ssh(
     bridge = AskBridge(str(short_tmp / "run" / "ask"), timeout=1)
     await bridge.start()
     try:
-        server = prompt_server(sshserver.totp(SECRET))
-        config = ssh_config(short_tmp, server.port)
-        (short_tmp / "known_hosts").write_text(server.known_hosts_line())
+        config = known_target(prompt_server, short_tmp)
         asked = Asked(bridge)
         proc = await run_ssh(askpass_env(bridge), "-F", str(config), "target", "true")
         ask = await asked.next()
@@ -224,9 +227,7 @@ async def test_nobody_answering_expires_the_ask_and_ends_the_ssh(
 async def test_a_bounded_number_of_asks_wait_further_ones_are_refused_at_once(
     bridge: AskBridge, prompt_server: Callable[..., Any], short_tmp: Path
 ) -> None:
-    server = prompt_server(sshserver.totp(SECRET))
-    config = ssh_config(short_tmp, server.port)
-    (short_tmp / "known_hosts").write_text(server.known_hosts_line())
+    config = known_target(prompt_server, short_tmp)
     asked = Asked(bridge)
     env = askpass_env(bridge)
     waiting = []

@@ -25,16 +25,22 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from helpers import SECRET, code
+from helpers import code
 from procs import cmdlines, environment_of
 from server_process import Events, JupyterServer
-from test_askpass import ASKPASS, Asked, askpass_env, finished, helpers_of, ssh_config
+from test_askpass import (
+    ASKPASS,
+    Asked,
+    askpass_env,
+    finished,
+    helpers_of,
+    known_target,
+)
 from test_askpass_server import ssh_code, start_kernel, stop_kernel
 
 from hy2fa_lab import askwire
 from hy2fa_lab.core import mux, platform, processes
 from hy2fa_lab.core.asks import AskBridge
-from hy2fa_lab.demo import sshserver
 from hy2fa_lab.server import app as server_app
 
 try:  # tests/ may or may not be a package
@@ -79,9 +85,7 @@ async def test_without_process_information_a_cancel_refuses_that_sshs_further_qu
     """The ssh (and so its helper) sees no /proc: the helper cannot tell that its parent is
     an ssh client and signals nobody. The bridge refuses every further question of that ssh
     at once, so ssh gives up (NumberOfPasswordPrompts) instead of asking again in Lab."""
-    server = prompt_server(sshserver.totp(SECRET))
-    config = ssh_config(short_tmp, server.port)
-    (short_tmp / "known_hosts").write_text(server.known_hosts_line())
+    config = known_target(prompt_server, short_tmp)
     asked = Asked(bridge)
     proc = await asyncio.create_subprocess_exec(
         *hide_proc, "ssh", "-F", str(config), "target", "true",
@@ -102,9 +106,7 @@ async def test_another_ssh_of_the_same_session_still_asks(
     bridge: AskBridge, prompt_server: Callable[..., Any], short_tmp: Path
 ) -> None:
     """Only the cancelled ssh is refused: the next one (another pid) asks as usual."""
-    server = prompt_server(sshserver.totp(SECRET))
-    config = ssh_config(short_tmp, server.port)
-    (short_tmp / "known_hosts").write_text(server.known_hosts_line())
+    config = known_target(prompt_server, short_tmp)
     asked = Asked(bridge)
     env = askpass_env(bridge)
     argv = ["ssh", "-F", str(config), "-o", "ControlMaster=no", "target", "echo", "next"]
