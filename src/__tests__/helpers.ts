@@ -3,6 +3,7 @@ import type { TranslationBundle } from '@jupyterlab/translation';
 import type { IBackend } from '../api';
 import { Hy2faModel } from '../model';
 import type {
+  IAsk,
   ICluster,
   IMineValues,
   INewCluster,
@@ -49,10 +50,26 @@ export async function waitFor(done: () => boolean, ms = 2000): Promise<void> {
 }
 
 /**
+ * The questions of kernels' ssh, for fake backends whose tests have none: no ask waits,
+ * and answering or cancelling one does nothing.
+ */
+export abstract class NoAsks {
+  async asks(): Promise<{ asks: IAsk[]; enabled: boolean }> {
+    return { asks: [], enabled: true };
+  }
+  async answerAsk(id: string, response: string): Promise<void> {
+    return;
+  }
+  async cancelAsk(id: string): Promise<void> {
+    return;
+  }
+}
+
+/**
  * The calls of the person's own cluster settings, for fake backends whose tests make
  * none: each fails, so a test that makes one by mistake says so.
  */
-export abstract class NoClusterSettings {
+export abstract class NoClusterSettings extends NoAsks {
   async setMine(name: string, values: IMineValues): Promise<ICluster> {
     throw new Error(`not expected: setMine ${name} ${JSON.stringify(values)}`);
   }

@@ -99,12 +99,6 @@ class Backend extends NoClusterSettings implements IBackend {
   async asks(): Promise<IAsksReply> {
     return this.asksReply;
   }
-  async answerAsk(): Promise<void> {
-    return;
-  }
-  async cancelAsk(): Promise<void> {
-    return;
-  }
 }
 
 function watch(model: ReturnType<typeof quietModel>): {

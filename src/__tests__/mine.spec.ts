@@ -17,7 +17,6 @@ import {
 } from '../mine';
 import {
   CLUSTER_EVENT_SCHEMA,
-  IAsk,
   ICluster,
   IClusterEvent,
   IConnection,
@@ -26,7 +25,7 @@ import {
   ISshConfigPreview,
   ISshConfigWritten
 } from '../tokens';
-import { quietModel } from './helpers';
+import { NoAsks, quietModel } from './helpers';
 
 const cluster = (name: string, extra: Partial<ICluster> = {}): ICluster => ({
   name,
@@ -255,7 +254,7 @@ class Deferred<T> {
 }
 
 /** A server of the person's settings: rows kept by name, calls recorded. */
-class SettingsBackend implements IBackend {
+class SettingsBackend extends NoAsks implements IBackend {
   rows: ICluster[] = [cluster('saga'), cluster('fram')];
   calls: string[] = [];
   /** When set, the next GET clusters waits for the test. */
@@ -285,15 +284,6 @@ class SettingsBackend implements IBackend {
   }
   async disconnect(): Promise<IConnection> {
     throw new Error('not expected');
-  }
-  async asks(): Promise<{ asks: IAsk[]; enabled: boolean }> {
-    return { asks: [], enabled: true };
-  }
-  async answerAsk(): Promise<void> {
-    return;
-  }
-  async cancelAsk(): Promise<void> {
-    return;
   }
   async setMine(name: string, values: IMineValues): Promise<ICluster> {
     this.calls.push(`PATCH ${name} ${JSON.stringify(values)}`);

@@ -10,7 +10,6 @@ import { Hy2faModel } from '../model';
 import {
   ConnectionState,
   EVENT_SCHEMA,
-  IAsk,
   ICluster,
   IConnection
 } from '../tokens';
@@ -103,15 +102,6 @@ class FakeBackend extends NoClusterSettings implements IBackend {
   }
   async disconnect(name: string): Promise<IConnection> {
     return connection(name, 'disconnected');
-  }
-  async asks(): Promise<{ asks: IAsk[]; enabled: boolean }> {
-    return { asks: [], enabled: true };
-  }
-  async answerAsk(): Promise<void> {
-    return;
-  }
-  async cancelAsk(): Promise<void> {
-    return;
   }
 }
 
