@@ -188,11 +188,16 @@ def add_prompt_host(lab: Lab, alias: str, port: int, user: str, extra: str = "")
 
 def answer_in_row(page: Page, cluster: str, value: str) -> None:
     """Type ``value`` in the password field of ``cluster``'s row and send it; returns once
-    the field is cleared (as soon as it is sent, or gone with the question): the answer
-    stays nowhere on the page."""
+    the answer stays nowhere on the page (``row_fields_cleared``)."""
     field = page.locator(f'{row(cluster, "prompting")} input[type="password"]')
     field.fill(value)
     field.press("Enter")
+    row_fields_cleared(page, cluster)
+
+
+def row_fields_cleared(page: Page, cluster: str) -> None:
+    """Wait until every field of ``cluster``'s row is empty: an answer is cleared as soon as
+    it is sent (or gone with its question)."""
     page.wait_for_function(
         "s => [...document.querySelectorAll(s)].every(el => el.value === '')",
         arg=f"{row(cluster)} input",

@@ -23,6 +23,7 @@ from browser import (
     open_lab_in,
     open_sidebar,
     row,
+    row_fields_cleared,
     seconds,
     set_theme,
     shot,
@@ -163,12 +164,7 @@ def test_a_typed_passcode_shows_checking_then_connects(
     expect(passcode).to_be_focused()  # the person clicked Connect here: the field is theirs
     passcode.fill(PASSCODE)
     passcode.press("Enter")
-    # Cleared as soon as it is sent (or gone with the prompt): the code stays nowhere.
-    page.wait_for_function(
-        "s => [...document.querySelectorAll(s)].every(el => el.value === '')",
-        arg=f"{row('duocode')} input",
-        timeout=0,
-    )
+    row_fields_cleared(page, "duocode")  # the code stays nowhere
     checking = page.locator(row("duocode", "verifying"))
     expect(checking.locator(".jp-hy2fa-progress-text")).to_have_text("Checking…")
     expect(checking.locator(".jp-hy2fa-choice")).to_have_count(0)  # a code, not an option
