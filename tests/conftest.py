@@ -210,3 +210,32 @@ def hide_proc() -> list[str]:
         pytest.skip(reason)
     script = 'mount -t tmpfs hy2fa-no-proc /proc && exec "$@"'
     return ["unshare", "-m", "--propagation", "private", "--", "sh", "-c", script, "sh"]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failing test's report also says what the certificate issuer saw and how loaded the
+    machine was: a failure seen once in CI then explains itself."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    site = getattr(item, "funcargs", {}).get("site")
+    journal = getattr(getattr(site, "service", None), "journal", None)
+    if journal is not None:
+        report.sections.append(("issuer journal", "\n".join(journal) or "(no connection)"))
+    report.sections.append(("machine", _machine_summary()))
+
+
+def _machine_summary() -> str:
+    import psutil
+
+    me = psutil.Process()
+    limit = "unknown"
+    with contextlib.suppress(OSError):
+        limit = Path("/sys/fs/cgroup/pids.max").read_text().strip()
+    return (
+        f"load {os.getloadavg()}, processes {len(psutil.pids())} (cgroup pids.max {limit}), "
+        f"this process: {me.num_threads()} threads, {me.num_fds()} fds, "
+        f"{len(me.children(recursive=True))} descendants"
+    )

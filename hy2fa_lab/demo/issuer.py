@@ -8,7 +8,9 @@ trailing newline), signed with ``ssh-keygen -s CA -I user_<u> -n <u> -V +<lifeti
 failures lock the user out (403). ``mode`` makes it answer 500 or a garbage body instead.
 ``lifetimes`` is each scope's ``ssh-keygen -V`` interval; a test sets one to hand out a
 certificate already expired (``"-2h:-1m"``) or running out soon (``"+5m"``) at once. Every
-request's Authorization header is kept (``seen``) so a test can check what was sent.
+request's Authorization header is kept (``seen``) so a test can check what was sent, and
+``journal`` says what became of each connection (accepted, answered with which status, or the
+error that ended it), for a failing test's report.
 
     service = CertService(tmpdir, user="ola", password="pw").start()
     service.url, service.ca_public, service.totp()
@@ -23,6 +25,7 @@ import secrets
 import subprocess
 import tempfile
 import threading
+import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -56,6 +59,7 @@ class CertService:
         self.requests = 0
         self.serial = 0
         self.seen: list[str] = []  # the Authorization headers received
+        self.journal: list[str] = []  # what became of each connection, in order
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -88,6 +92,10 @@ class CertService:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: object) -> None:
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                service.journal.append(f"accepted from port {self.client_address[1]}")
 
             def do_POST(self) -> None:
                 service.requests += 1
@@ -137,8 +145,14 @@ class CertService:
                     self.send_header(key, value)
                 self.end_headers()
                 self.wfile.write(data)
+                service.journal.append(f"answered {status} to port {self.client_address[1]}")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request: object, client_address: object) -> None:
+                service.journal.append(f"failed: {traceback.format_exc(limit=3)}")
+                super().handle_error(request, client_address)
+
+        self._server = Server(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="hy2fa-issuer", daemon=True
         )
