@@ -428,15 +428,19 @@ async def test_the_search_finds_a_secret_planted_in_every_channel(
     with tempfile.NamedTemporaryFile("w", prefix="hy2fa-planted-", delete=False) as handle:
         handle.write(password)  # in the temp dir (the recently changed files)
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(30)", password],
+        [sys.executable, "-c", "import time; print(flush=True); time.sleep(30)", password],
         env={"PLANTED": code, "PATH": os.environ.get("PATH", "")},
+        stdout=subprocess.PIPE,
     )
     try:
+        # Its first line: it runs Python. Popen returns once exec began, and for a moment then
+        # /proc/<pid>/cmdline and environ are still empty.
+        assert proc.stdout is not None and proc.stdout.readline() == b"\n"
         print(f"printed {code}", flush=True)
         found = await secrecy.leaks(code, password)
     finally:
         proc.kill()
-        proc.wait()
+        proc.communicate()
         os.unlink(handle.name)
 
     def kinds(secret: str) -> set[str]:
