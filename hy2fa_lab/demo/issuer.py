@@ -67,11 +67,12 @@ class CertService:
         return str(pyotp.TOTP(self.secret, digits=self.digits).now())
 
     def wrong_code(self) -> str:
-        """A code of the right length that is not the one now (random: never found by chance)."""
+        """A code of the right length that this issuer refuses now and a step later (random:
+        never found by chance)."""
         totp = pyotp.TOTP(self.secret, digits=self.digits)
         while True:
             code = f"{secrets.randbelow(10**self.digits):0{self.digits}d}"
-            if not totp.verify(code, valid_window=1):
+            if not totp.verify(code, valid_window=self.valid_window + 1):
                 return code
 
     @property
