@@ -28,6 +28,7 @@ import threading
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pyotp
 
@@ -149,7 +150,7 @@ class CertService:
                 service.journal.append(f"answered {status} to port {self.client_address[1]}")
 
         class Server(ThreadingHTTPServer):
-            def handle_error(self, request: object, client_address: object) -> None:
+            def handle_error(self, request: Any, client_address: Any) -> None:
                 service.journal.append(f"failed: {traceback.format_exc(limit=3)}")
                 super().handle_error(request, client_address)
 
