@@ -224,7 +224,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     journal = getattr(getattr(site, "service", None), "journal", None)
     if journal is not None:
         report.sections.append(("issuer journal", "\n".join(journal) or "(no connection)"))
-    report.sections.append(("machine", _machine_summary()))
+    try:
+        machine = _machine_summary()
+    except Exception as error:  # the report must not fail on what it adds
+        machine = f"not read: {error!r}"
+    report.sections.append(("machine", machine))
 
 
 def _machine_summary() -> str:
