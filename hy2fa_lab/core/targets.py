@@ -173,18 +173,17 @@ class Targets:
             self.follow_in_terminals(name)
         return listed
 
-    def follow_in_terminals(self, name: str) -> str | None:
+    def follow_in_terminals(self, name: str) -> None:
         """Once the person let ``hy2fa config-ssh`` write a block for ``name`` ("Also use it
         in terminals"), that block follows their values: written again after each change, so
-        plain ``ssh name`` does not go on with the old user or port. The config's path when
-        it was written; None when there is no block (nothing is asked for, nothing written).
-        A config that cannot be written costs the block alone: the change itself is kept,
-        and the log says so."""
+        plain ``ssh name`` does not go on with the old user or port. Where there is no block,
+        nothing is asked for and nothing is written. A config that cannot be written costs
+        the block alone: the change itself is kept, and the log says so."""
         from .managed_config import has_block, update_block
 
         try:
             if not has_block(name, self.settings.ssh_config):
-                return None
+                return
             written = update_block(self.host_block(name), self.settings.ssh_config)
         except Hy2faError as error:
             _log.warning(
@@ -192,11 +191,11 @@ class Targets:
                 name,
                 error.message,
             )
-            return None
-        if written is None:
-            return None
-        _log.info("hy2fa: the ssh config's block for %s now has your values (%s)", name, written[0])
-        return written[0]
+            return
+        if written is not None:
+            _log.info(
+                "hy2fa: the ssh config's block for %s now has your values (%s)", name, written[0]
+            )
 
     def host_block(
         self, name: str, *, user: str | None = None, persist: str | None = None
