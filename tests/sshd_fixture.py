@@ -23,7 +23,13 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
 import pyotp
+
+try:  # tests/ may or may not be a package
+    from .procs import process_alive
+except ImportError:
+    from procs import process_alive  # type: ignore[no-redef]
 
 SSHD = "/usr/sbin/sshd"
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
@@ -72,24 +78,8 @@ def _mnt_namespace(pid: int | str) -> str | None:
 
 
 def _parent_pids() -> dict[int, int]:
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    return parents
-
-
-def _alive(pid: int) -> bool:
-    """True for a live process (a zombie counts as gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    """Every process's parent, through psutil."""
+    return {proc.pid: proc.info["ppid"] for proc in psutil.process_iter(["ppid"])}
 
 
 def _pam_arg(key: str, value: str) -> str:
@@ -175,7 +165,7 @@ class RealSshd:
             while time.monotonic() < deadline:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(0.05)
-                victims = {pid for pid in victims if _alive(pid)} | self._processes(None)
+                victims = {pid for pid in victims if process_alive(pid)} | self._processes(None)
                 if not victims:
                     break
             if not victims:
@@ -387,7 +377,7 @@ class RealSshd:
                 found |= more
                 grew = bool(more)
         found.discard(os.getpid())
-        return {pid for pid in found if _alive(pid)}
+        return {pid for pid in found if process_alive(pid)}
 
     @staticmethod
     def _keygen(path: Path, comment: str) -> None:
