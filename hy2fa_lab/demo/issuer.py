@@ -20,6 +20,7 @@ error that ended it), for a failing test's report.
 from __future__ import annotations
 
 import base64
+import collections
 import hmac
 import secrets
 import subprocess
@@ -33,6 +34,7 @@ from typing import Any
 import pyotp
 
 LOCK_AFTER = 5
+JOURNAL_LINES = 200
 SCOPES = {"default": "+1h", "short": "+2m"}  # each scope's ssh-keygen -V interval
 
 
@@ -60,7 +62,8 @@ class CertService:
         self.requests = 0
         self.serial = 0
         self.seen: list[str] = []  # the Authorization headers received
-        self.journal: list[str] = []  # what became of each connection, in order
+        # What became of each connection, in order: the newest, in a demo that runs for days.
+        self.journal: collections.deque[str] = collections.deque(maxlen=JOURNAL_LINES)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
